@@ -1,0 +1,18 @@
+"""varbayes: variational inference with the scikit-learn API.
+
+Exact EM for Gaussian mixtures, one ELBO tracker shared by every estimator,
+and one backend that runs the arithmetic on NumPy (CPU) or CuPy (GPU).
+"""
+
+from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
+from .mixture import GaussianMixture
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ELBODecreaseWarning",
+    "ELBOTracker",
+    "GaussianMixture",
+    "plot_elbo",
+    "__version__",
+]

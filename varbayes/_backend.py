@@ -1,0 +1,239 @@
+"""Array backend: the one module that knows NumPy/SciPy from CuPy/cupyx.
+
+Every estimator does its arithmetic through a :class:`Backend`.  The backend
+exposes the array namespace ``xp`` (``numpy`` or ``cupy``) for everything the
+two share, and wraps the few operations whose spelling or behaviour differs:
+``logsumexp``, ``digamma``, ``gammaln``, batched Cholesky (with the same error
+on both devices for a matrix that is not positive definite), batched
+triangular solves, random numbers and the copy back to the host.
+
+Fitted attributes of every estimator are NumPy arrays on the host, whatever
+device did the fitting, so that pickling, plotting and scikit-learn utilities
+work unchanged; only the fit loop and the prediction passes run on the device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+__all__ = [
+    "Backend",
+    "NotPositiveDefiniteError",
+    "get_backend",
+    "is_gpu_array",
+    "cuda_available",
+]
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError):
+    """A matrix handed to :meth:`Backend.cholesky` is not positive definite.
+
+    Raised identically by the CPU and GPU backends (CuPy's Cholesky returns
+    NaN instead of raising, so the GPU backend checks for it).
+    """
+
+
+def _import_cupy():
+    try:
+        import cupy  # noqa: F401
+        import cupyx.scipy.special  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the machine
+        return None
+    return cupy
+
+
+def cuda_available() -> bool:
+    """Return True when CuPy is importable and sees at least one CUDA device."""
+    cupy = _import_cupy()
+    if cupy is None:
+        return False
+    try:  # pragma: no cover - needs a GPU
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # pragma: no cover - CUDA driver missing or broken
+        return False
+
+
+def is_gpu_array(X: Any) -> bool:
+    """Return True when ``X`` is a CuPy array (checked without importing CuPy)."""
+    return type(X).__module__.split(".")[0] == "cupy"
+
+
+class Backend:
+    """Array operations for one device.
+
+    Parameters
+    ----------
+    name : {'cpu', 'gpu'}
+        'cpu' uses NumPy and SciPy; 'gpu' uses CuPy and cupyx.scipy.
+
+    Attributes
+    ----------
+    xp : module
+        The array namespace, ``numpy`` or ``cupy``.
+    name : str
+        'cpu' or 'gpu'.
+    """
+
+    def __init__(self, name: str = "cpu") -> None:
+        if name == "cpu":
+            self.xp = np
+            self._special = scipy.special
+        elif name == "gpu":
+            cupy = _import_cupy()
+            if cupy is None or not cuda_available():
+                raise RuntimeError(
+                    "device='gpu' needs CuPy and a CUDA device, and none was "
+                    "found. Install the GPU extra (pip install 'varbayes[gpu]') "
+                    "on a machine with an NVIDIA GPU, or use device='cpu'."
+                )
+            import cupyx.scipy.special
+
+            self.xp = cupy
+            self._special = cupyx.scipy.special
+        else:
+            raise ValueError(f"Unknown backend {name!r}; expected 'cpu' or 'gpu'.")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+    # -- transfers ---------------------------------------------------------
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        """Put ``a`` on this backend's device (no copy when already there)."""
+        if self.name == "cpu" and is_gpu_array(a):
+            a = a.get()
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_host(self, a: Any) -> Any:
+        """Return ``a`` as a NumPy array (or a Python scalar unchanged)."""
+        if is_gpu_array(a):
+            return a.get()
+        return a
+
+    def scalar(self, a: Any) -> float:
+        """Return a 0-d array as a Python float (one device sync on GPU)."""
+        return float(self.to_host(a))
+
+    # -- special functions -------------------------------------------------
+    def logsumexp(self, a: Any, axis: int = -1) -> Any:
+        """Numerically stable ``log(sum(exp(a), axis))``; -inf rows stay -inf."""
+        xp = self.xp
+        amax = xp.max(a, axis=axis, keepdims=True)
+        amax = xp.where(xp.isfinite(amax), amax, 0)
+        out = xp.log(xp.sum(xp.exp(a - amax), axis=axis, keepdims=True))
+        out += amax
+        return xp.squeeze(out, axis=axis)
+
+    def digamma(self, a: Any) -> Any:
+        """The digamma function psi(a) = d log Gamma(a) / da."""
+        return self._special.digamma(a)
+
+    def gammaln(self, a: Any) -> Any:
+        """log |Gamma(a)|."""
+        return self._special.gammaln(a)
+
+    def multigammaln(self, a: Any, d: int) -> Any:
+        """Log of the multivariate gamma function Gamma_d(a), elementwise in ``a``.
+
+        log Gamma_d(a) = d(d-1)/4 log(pi) + sum_{j=1}^{d} log Gamma(a + (1-j)/2)
+        (Bishop (2006), eq. B.79 normaliser).
+        """
+        xp = self.xp
+        j = xp.arange(d, dtype=xp.float64)
+        a = xp.asarray(a, dtype=xp.float64)
+        terms = self.gammaln(a[..., None] - j / 2.0)
+        return d * (d - 1) / 4.0 * math.log(math.pi) + terms.sum(axis=-1)
+
+    def multidigamma(self, a: Any, d: int) -> Any:
+        """sum_{j=1}^{d} psi(a + (1-j)/2), elementwise in ``a``."""
+        xp = self.xp
+        j = xp.arange(d, dtype=xp.float64)
+        a = xp.asarray(a, dtype=xp.float64)
+        return self.digamma(a[..., None] - j / 2.0).sum(axis=-1)
+
+    # -- linear algebra ----------------------------------------------------
+    def cholesky(self, a: Any) -> Any:
+        """Lower Cholesky factor of each matrix in a stack of shape (..., d, d).
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            If any matrix is not (numerically) positive definite, on both
+            backends.
+        """
+        xp = self.xp
+        if self.name == "cpu":
+            try:
+                return np.linalg.cholesky(a)
+            except np.linalg.LinAlgError as exc:
+                raise NotPositiveDefiniteError(str(exc)) from None
+        # CuPy does not raise by default: it returns NaN for a non-PD input.
+        L = xp.linalg.cholesky(a)
+        if bool(xp.isnan(L).any()):
+            raise NotPositiveDefiniteError("Matrix is not positive definite")
+        return L
+
+    def solve_triangular(self, L: Any, B: Any, lower: bool = True) -> Any:
+        """Solve ``L X = B`` for each triangular ``L`` in a stack (..., d, d)."""
+        if self.name == "cpu":
+            return scipy.linalg.solve_triangular(L, B, lower=lower, check_finite=False)
+        # cupyx's solve_triangular is 2-D only; a batched LU solve of a
+        # triangular system is exact up to rounding and keeps one code path.
+        return self.xp.linalg.solve(L, B)
+
+    def inv_cholesky_transpose(self, L: Any) -> Any:
+        """Return ``L^{-T}`` for a stack of lower triangular ``L``.
+
+        If ``L L^T = S`` then ``P = L^{-T}`` satisfies ``P P^T = S^{-1}``: the
+        "precision Cholesky" of scikit-learn.
+        """
+        xp = self.xp
+        d = L.shape[-1]
+        eye = xp.broadcast_to(xp.eye(d, dtype=L.dtype), L.shape)
+        return xp.swapaxes(self.solve_triangular(L, eye, lower=True), -1, -2)
+
+    # -- random numbers ----------------------------------------------------
+    def rng(self, seed: Any = None) -> Any:
+        """A random Generator on this device, seeded from an int or a Generator."""
+        if isinstance(seed, np.random.RandomState):
+            seed = seed.randint(np.iinfo(np.int32).max)
+        elif isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(np.iinfo(np.int32).max))
+        return self.xp.random.default_rng(seed)
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def get_backend(device: str = "auto", X: Any = None) -> Backend:
+    """Choose the backend for an estimator.
+
+    Parameters
+    ----------
+    device : {'auto', 'cpu', 'gpu'}
+        'auto' uses the GPU only when ``X`` is a CuPy array; 'gpu' requires
+        CuPy and a CUDA device (a RuntimeError says so otherwise); 'cpu'
+        always uses NumPy (CuPy input is copied to the host).
+    X : array-like, optional
+        The data the estimator will work on.
+
+    Returns
+    -------
+    Backend
+    """
+    if device not in DEVICES:
+        raise ValueError(
+            f"device must be one of {DEVICES}, got {device!r}."
+        )
+    if device == "auto":
+        device = "gpu" if is_gpu_array(X) else "cpu"
+    if device not in _BACKENDS:
+        _BACKENDS[device] = Backend(device)
+    return _BACKENDS[device]

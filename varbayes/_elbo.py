@@ -1,0 +1,297 @@
+"""The evidence lower bound, recorded step by step: one tracker for every estimator.
+
+For any distribution q(z) over the latent variables,
+
+    log p(X) = ELBO(q) + KL(q(z) || p(z | X)),
+    ELBO(q)  = E_q[log p(X, z)] - E_q[log q(z)]
+
+(Bishop (2006), eq. 10.2-10.4), so the ELBO is a lower bound on the log
+evidence.  Every varbayes estimator records its ELBO, divided by the number of
+samples (nats per sample), in an :class:`ELBOTracker` available after fitting
+as ``estimator.elbo_``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["ELBOTracker", "ELBODecreaseWarning", "plot_elbo"]
+
+
+class ELBODecreaseWarning(UserWarning):
+    """The ELBO of an algorithm that guarantees ascent went down.
+
+    Emitted by :meth:`ELBOTracker.record` for deterministic algorithms (EM,
+    CAVI) when a recorded value is lower than the previous one by more than
+    the tracker's tolerance.  It signals a bug or a numerical problem, never
+    convergence; the test suite turns it into an error.
+    """
+
+
+def _import_pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise ImportError(
+            "Plotting needs matplotlib: install the 'plot' extra "
+            "(pip install 'varbayes[plot]')."
+        ) from exc
+    return plt
+
+
+class ELBOTracker:
+    """Per-step record of the evidence lower bound and its terms.
+
+    Parameters
+    ----------
+    monotone : bool, default=False
+        Whether the algorithm guarantees that the ELBO never decreases from
+        one record to the next (EM, CAVI).  If True, a decrease larger than
+        the tolerance emits :class:`ELBODecreaseWarning`.
+    rtol : float, default=1e-10
+        Relative tolerance for a decrease: a step from ``a`` to ``b`` is a
+        decrease when ``a - b > rtol * max(1, |a|)``.  Rounding makes exact
+        ascent impossible to observe; estimators pass a tolerance that fits
+        their dtype.
+    name : str, optional
+        A label used by :func:`plot_elbo`.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_records,)
+        The ELBO per sample (nats) at each record, float64.
+    steps : list of str
+        The label of each record (e.g. 'E', 'M', 'iter', 'q(Z)', 'epoch').
+    terms : dict of str to ndarray
+        Named terms of the ELBO (expected log-likelihood, KL divergences,
+        entropies), each aligned with ``values``; NaN where a record did not
+        give that term.
+    times : ndarray of shape (n_records,)
+        Wall-clock seconds since the tracker was created, at each record.
+    """
+
+    def __init__(self, monotone: bool = False, rtol: float = 1e-10, name: str | None = None) -> None:
+        self.monotone = monotone
+        self.rtol = rtol
+        self.name = name
+        self._values: list[float] = []
+        self.steps: list[str] = []
+        self._terms: dict[str, list[float]] = {}
+        self._times: list[float] = []
+        self._start = time.perf_counter()
+
+    # -- recording ----------------------------------------------------------
+    def record(self, value: float, step: str = "iter", terms: Mapping[str, float] | None = None) -> None:
+        """Append one ELBO value (per sample) with its step label and terms.
+
+        Warns with :class:`ELBODecreaseWarning` when the tracker is monotone and
+        the value is lower than the previous one beyond the tolerance.
+        """
+        value = float(value)
+        n = len(self._values)
+        if self.monotone and n and np.isfinite(value):
+            prev = self._values[-1]
+            drop = prev - value
+            if drop > self._tolerance(prev):
+                warnings.warn(
+                    f"ELBO decreased by {drop:.3e} nats/sample at record {n} "
+                    f"(step {self.steps[-1]!r} -> {step!r}: {prev:.10g} -> "
+                    f"{value:.10g}). The algorithm guarantees ascent, so this "
+                    "is a numerical problem (try float64 or a larger "
+                    "reg_covar) or a bug.",
+                    ELBODecreaseWarning,
+                    stacklevel=3,
+                )
+        for key in terms or {}:
+            if key not in self._terms:
+                self._terms[key] = [np.nan] * n
+        for key, column in self._terms.items():
+            column.append(float(terms[key]) if terms and key in terms else np.nan)
+        self._values.append(value)
+        self.steps.append(str(step))
+        self._times.append(time.perf_counter() - self._start)
+
+    def _tolerance(self, reference: float, tol: float | None = None) -> float:
+        rtol = self.rtol if tol is None else tol
+        return rtol * max(1.0, abs(reference))
+
+    # -- views ----------------------------------------------------------------
+    @property
+    def values(self) -> np.ndarray:
+        """The recorded ELBO values, nats per sample (float64 array)."""
+        return np.asarray(self._values, dtype=np.float64)
+
+    @property
+    def terms(self) -> dict[str, np.ndarray]:
+        """Named ELBO terms, each a float64 array aligned with :attr:`values`."""
+        return {k: np.asarray(v, dtype=np.float64) for k, v in self._terms.items()}
+
+    @property
+    def times(self) -> np.ndarray:
+        """Seconds since the tracker was created, at each record."""
+        return np.asarray(self._times, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        last = f", last={self._values[-1]:.6g}" if self._values else ""
+        return f"ELBOTracker(n_records={len(self)}, monotone={self.monotone}{last})"
+
+    def select(self, step: str) -> np.ndarray:
+        """The values recorded with the given step label."""
+        mask = np.asarray(self.steps) == step
+        return self.values[mask] if len(self) else self.values
+
+    # -- checks -----------------------------------------------------------------
+    def decreases(self, tol: float | None = None) -> list[tuple[int, float]]:
+        """Where the ELBO went down, and by how much.
+
+        Parameters
+        ----------
+        tol : float, optional
+            Relative tolerance (see ``rtol``); defaults to the tracker's.
+
+        Returns
+        -------
+        list of (int, float)
+            For each decrease beyond the tolerance, the index of the lower
+            record and the size of the drop in nats per sample.
+        """
+        v = self.values
+        out = []
+        for i in range(1, v.size):
+            drop = v[i - 1] - v[i]
+            if drop > self._tolerance(v[i - 1], tol):
+                out.append((i, float(drop)))
+        return out
+
+    def is_monotone(self, tol: float | None = None) -> bool:
+        """True when no record is lower than its predecessor beyond ``tol``."""
+        return not self.decreases(tol)
+
+    # -- plotting -----------------------------------------------------------
+    def plot(
+        self,
+        ax: Any = None,
+        *,
+        label: str | None = None,
+        smooth: int | None = None,
+        terms: bool | Sequence[str] = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Plot the ELBO against the record index.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure is made when None.
+        label : str, optional
+            Legend label of the curve.
+        smooth : int, optional
+            Window of a centred moving average drawn over the raw curve.  By
+            default, trackers of stochastic algorithms (``monotone=False``)
+            with more than 20 records get a window of about a tenth of the
+            records; deterministic ones get none.
+        terms : bool or sequence of str, default=False
+            Also draw the named terms (all of them when True).
+        **kwargs
+            Passed to ``Axes.plot`` for the ELBO curve.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        plt = _import_pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        label = label if label is not None else self.name
+        x = np.arange(len(self))
+        v = self.values
+        steps = np.asarray(self.steps)
+        if smooth is None and not self.monotone and len(self) > 20:
+            smooth = max(3, len(self) // 10)
+        alpha = 0.4 if smooth else 1.0
+        (line,) = ax.plot(x, v, label=label if not smooth else f"{label or 'ELBO'} (raw)", alpha=alpha, **kwargs)
+        if len(set(self.steps)) > 1 and len(self) < 400:
+            # Mark each kind of step (E and M half-steps, CAVI factors).
+            for marker, step in zip("o^sDv<>", dict.fromkeys(self.steps)):
+                sel = steps == step
+                ax.plot(x[sel], v[sel], marker, ms=3, color=line.get_color(), alpha=alpha, label=f"after {step}")
+        if smooth:
+            ax.plot(x, _moving_average(v, smooth), color=line.get_color(), label=f"{label or 'ELBO'} (smoothed)")
+        if terms:
+            names = list(self._terms) if terms is True else list(terms)
+            for name in names:
+                ax.plot(x, self.terms[name], "--", label=name)
+        ax.set_xlabel("record (" + "/".join(dict.fromkeys(self.steps)) + ")" if len(self) else "record")
+        ax.set_ylabel("ELBO (nats per sample)")
+        if label is not None or len(set(self.steps)) > 1 or smooth or terms:
+            ax.legend(fontsize="small")
+        return ax
+
+
+def _moving_average(v: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average with shrinking windows at the edges."""
+    finite = np.where(np.isfinite(v), v, 0.0)
+    weights = np.isfinite(v).astype(float)
+    kernel = np.ones(window)
+    num = np.convolve(finite, kernel, mode="same")
+    den = np.convolve(weights, kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def _as_tracker(obj: Any) -> ELBOTracker:
+    if isinstance(obj, ELBOTracker):
+        return obj
+    tracker = getattr(obj, "elbo_", None)
+    if isinstance(tracker, ELBOTracker):
+        return tracker
+    raise TypeError(
+        f"plot_elbo takes ELBOTracker objects or fitted varbayes estimators, "
+        f"got {type(obj).__name__} (fit the estimator first)."
+    )
+
+
+def plot_elbo(*runs: Any, ax: Any = None, labels: Iterable[str] | None = None, **kwargs: Any) -> Any:
+    """Plot the ELBO curves of several runs side by side on one Axes.
+
+    Parameters
+    ----------
+    *runs : ELBOTracker or fitted estimator
+        Trackers, or estimators with an ``elbo_`` attribute.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    labels : iterable of str, optional
+        One legend label per run; defaults to the estimator's class name or
+        the tracker's name.
+    **kwargs
+        Passed to :meth:`ELBOTracker.plot`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    plt = _import_pyplot()
+    if not runs:
+        raise ValueError("plot_elbo needs at least one tracker or fitted estimator.")
+    trackers = [_as_tracker(r) for r in runs]
+    if labels is None:
+        labels = [
+            t.name or (type(r).__name__ if not isinstance(r, ELBOTracker) else f"run {i}")
+            for i, (t, r) in enumerate(zip(trackers, runs))
+        ]
+    labels = list(labels)
+    if len(labels) != len(trackers):
+        raise ValueError(f"Got {len(labels)} labels for {len(trackers)} runs.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for tracker, label in zip(trackers, labels):
+        tracker.plot(ax=ax, label=label, **kwargs)
+    ax.legend(fontsize="small")
+    return ax

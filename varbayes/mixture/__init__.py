@@ -1,0 +1,5 @@
+"""Mixture models fitted by EM and by coordinate-ascent variational inference."""
+
+from ._em import GaussianMixture
+
+__all__ = ["GaussianMixture"]

@@ -1,0 +1,408 @@
+"""The fit loop that EM and CAVI share, and the public methods of a mixture.
+
+A template method in the manner of scikit-learn's ``BaseMixture``: the loop
+below calls the model's hooks
+
+* ``_initialize``: global parameters from initial responsibilities;
+* ``_log_rho``: unnormalised log responsibilities of a chunk (the E-step,
+  or the q(Z) update);
+* ``_record_e_step``: the bound after the E-step (recorded in the tracker);
+* ``_m_step``: global parameters from the statistics (records its own bound);
+
+and owns everything else: parameter and input validation, the chunked passes
+over X, ``n_init``, ``warm_start``, convergence, verbosity, the ELBO tracker
+and the prediction methods.  Fitted attributes are assigned only once a fit
+has succeeded, so an error half way leaves the estimator as it was.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._backend import Backend, NotPositiveDefiniteError, get_backend, DEVICES
+from .._elbo import ELBOTracker
+from .._validation import check_data, check_option, check_random_state_param, check_scalar
+from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance
+from ._stats import GaussianStats, accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+#: Relative tolerance of the monotone-ascent check, by dtype of X.
+ASCENT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+
+SINGULAR_MESSAGE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton or "
+    "collapsed samples). Try to decrease the number of components, increase "
+    "reg_covar, or scale the input data."
+)
+
+
+class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class for mixture models fitted by EM or coordinate ascent.
+
+    Not for direct use; see :class:`varbayes.GaussianMixture`.
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        tol: float,
+        reg_covar: float,
+        max_iter: int,
+        n_init: int,
+        init_params: str,
+        random_state: Any,
+        warm_start: bool,
+        verbose: int,
+        verbose_interval: int,
+        device: str,
+        chunk_size: int | None,
+    ) -> None:
+        self.n_components = n_components
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.device = device
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _check_model_parameters(self, n_features: int, dtype: np.dtype) -> None:
+        """Validate the model's own parameters (priors, initial values)."""
+
+    @abstractmethod
+    def _initialize(self, be: Backend, cov: Covariance, stats: GaussianStats | None, dtype: np.dtype) -> dict:
+        """Initial parameters (float64, on the device) from initial statistics."""
+
+    @abstractmethod
+    def _e_step_terms(self, be: Backend, cov: Covariance, params: dict) -> dict:
+        """What the E-step needs: 'centers' (K, d), 'prec_chol' and 'log_const' (K,).
+
+        The unnormalised log responsibility is then
+        log rho_nk = log_const_k - 1/2 ||(x_n - centers_k)^T prec_chol_k||^2.
+        """
+
+    @abstractmethod
+    def _record_e_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> float:
+        """Record and return the bound (per sample) after an E-step."""
+
+    @abstractmethod
+    def _m_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> dict:
+        """New parameters from the statistics; records the bound it reaches."""
+
+    @abstractmethod
+    def _params_to_attributes(self, be: Backend, cov: Covariance, params: dict, dtype: np.dtype) -> dict:
+        """The fitted attributes (NumPy, in ``dtype``) of device parameters."""
+
+    @abstractmethod
+    def _attributes_to_params(self, be: Backend, cov: Covariance) -> dict:
+        """Device parameters (float64) from the fitted attributes."""
+
+    def _needs_initial_resp(self) -> bool:
+        """Whether initialisation needs responsibilities from ``init_params``."""
+        return True
+
+    # ------------------------------------------------------------ validation
+    def _check_parameters(self, X: Any) -> None:
+        check_scalar(self.n_components, "n_components", int, low=1)
+        check_scalar(self.tol, "tol", (int, float), low=0.0)
+        check_scalar(self.reg_covar, "reg_covar", (int, float), low=0.0)
+        check_scalar(self.max_iter, "max_iter", int, low=1)
+        check_scalar(self.n_init, "n_init", int, low=1)
+        check_option(self.init_params, "init_params", INIT_PARAMS)
+        check_option(self.covariance_type, "covariance_type", tuple(COVARIANCE_TYPES))
+        check_random_state_param(self.random_state)
+        check_option(self.warm_start, "warm_start", (False, True))
+        check_scalar(self.verbose, "verbose", int, low=0)
+        check_scalar(self.verbose_interval, "verbose_interval", int, low=1)
+        check_option(self.device, "device", DEVICES)
+        check_scalar(self.chunk_size, "chunk_size", int, low=1, allow_none=True)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = "
+                f"{self.n_components}, n_samples = {X.shape[0]}. Reduce "
+                "n_components or pass more samples."
+            )
+        self._check_model_parameters(X.shape[1], X.dtype)
+
+    def _chunk_rows(self, be: Backend, X: Any) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        return auto_chunk_size(be, X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize)
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any = None) -> "BaseMixture":
+        """Estimate the model parameters from X.
+
+        With ``n_init > 1`` the fit is repeated from that many initialisations
+        and the one with the largest bound is kept.  With ``warm_start=True``
+        a fitted estimator continues from its current parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy input (float32 kept as float32, other dtypes converted to
+            float64) or a CuPy array (fitted on the GPU with ``device='auto'``).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self
+        """
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        X = check_data(self, X, reset=do_init, ensure_min_samples=2)
+        self._check_parameters(X)
+        be = get_backend(self.device, X)
+        X = be.asarray(X)
+        try:
+            result = self._fit(be, X, do_init)
+        except NotPositiveDefiniteError:
+            raise ValueError(SINGULAR_MESSAGE) from None
+        for name, value in result.items():
+            setattr(self, name, value)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit the model and return the most likely component of each sample.
+
+        Equivalent to ``fit(X).predict(X)``.
+        """
+        return self.fit(X, y).predict(X)
+
+    def _fit(self, be: Backend, X: Any, do_init: bool) -> dict:
+        xp = be.xp
+        n_samples, n_features = X.shape
+        cov = get_covariance(self.covariance_type, self.n_components, n_features)
+        chunk = self._chunk_rows(be, X)
+        shift = X.sum(axis=0, dtype=xp.float64) / n_samples
+        random_state = check_random_state(self.random_state)
+        n_init = self.n_init if do_init else 1
+        rtol = ASCENT_RTOL[np.dtype(X.dtype)]
+
+        best = None
+        best_bound = -np.inf
+        for init in range(n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            start = time.perf_counter()
+            tracker = ELBOTracker(monotone=True, rtol=rtol, name=type(self).__name__)
+            if do_init:
+                stats = None
+                if self._needs_initial_resp():
+                    stats = accumulate(be, cov, X, shift, chunk, self._initial_resp_fn(be, X, random_state))
+                params = self._initialize(be, cov, stats, X.dtype)
+            else:
+                params = self._attributes_to_params(be, cov)
+
+            stats = self._e_step(be, cov, X, shift, chunk, params)
+            bound = self._record_e_step(be, cov, stats, params, tracker)
+            bounds: list[float] = []
+            converged = False
+            n_iter = 0
+            for n_iter in range(1, self.max_iter + 1):
+                prev = bound
+                params = self._m_step(be, cov, stats, params, tracker)
+                stats = self._e_step(be, cov, X, shift, chunk, params)
+                bound = self._record_e_step(be, cov, stats, params, tracker)
+                bounds.append(bound)
+                change = bound - prev
+                if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
+                    print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
+                # Relative change; a decrease beyond rounding is never convergence.
+                if abs(change) < self.tol * max(1.0, abs(bound)) and change >= -tracker._tolerance(prev):
+                    converged = True
+                    break
+            if self.verbose:
+                state = "converged" if converged else "did not converge"
+                print(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
+            if bound > best_bound or best is None:
+                best_bound = bound
+                best = (params, converged, n_iter, bounds, tracker)
+
+        params, converged, n_iter, bounds, tracker = best
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different "
+                "init parameters, or increase max_iter, tol, or check for "
+                "degenerate data.",
+                ConvergenceWarning,
+            )
+        attributes = self._params_to_attributes(be, cov, params, np.dtype(X.dtype))
+        attributes.update(
+            converged_=converged,
+            n_iter_=n_iter,
+            lower_bound_=best_bound,
+            lower_bounds_=bounds,
+            elbo_=tracker,
+        )
+        return attributes
+
+    def _e_step(self, be: Backend, cov: Covariance, X: Any, shift: Any, chunk: int, params: dict) -> GaussianStats:
+        """One chunked pass: responsibilities under ``params`` and their statistics."""
+        local = self._chunk_params(be, cov, params, shift, X.dtype)
+
+        def resp_fn(Xc: Any, rows: slice) -> tuple:
+            return normalize_log_rho(be, self._log_rho(be, cov, Xc, local))
+
+        return accumulate(be, cov, X, shift, chunk, resp_fn)
+
+    def _chunk_params(self, be: Backend, cov: Covariance, params: dict, shift: Any, dtype: Any) -> dict:
+        """The E-step terms in the dtype of X, centres shifted like the chunks."""
+        terms = self._e_step_terms(be, cov, params)
+        if shift is not None:
+            terms["centers"] = terms["centers"] - shift
+        return {k: v.astype(dtype) for k, v in terms.items()}
+
+    @staticmethod
+    def _log_rho(be: Backend, cov: Covariance, Xc: Any, local: dict) -> Any:
+        """Unnormalised log responsibilities of a chunk, shape (rows, K)."""
+        log_rho = cov.mahalanobis(be.xp, Xc, local["centers"], local["prec_chol"])
+        log_rho *= -0.5
+        log_rho += local["log_const"]
+        return log_rho
+
+    def _initial_resp_fn(self, be: Backend, X: Any, random_state: np.random.RandomState):
+        """Chunk evaluator of the initial responsibilities chosen by ``init_params``.
+
+        Mirrors scikit-learn's initialisation (the same random draws for the
+        same ``random_state``), but produces responsibilities chunk by chunk:
+        one-hot labels, or uniform draws taken in row order.
+        """
+        xp = be.xp
+        n_samples = X.shape[0]
+        K = self.n_components
+        dtype = X.dtype
+        if self.init_params == "random":
+
+            def resp_fn(Xc, rows):
+                u = random_state.uniform(size=(rows.stop - rows.start, K)).astype(dtype)
+                u /= u.sum(axis=1)[:, None]
+                return be.asarray(u), None, None
+
+            return resp_fn
+        if self.init_params == "kmeans":
+            from sklearn.cluster import KMeans
+
+            labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(be.to_host(X)).labels_
+        else:
+            if self.init_params == "random_from_data":
+                indices = random_state.choice(n_samples, size=K, replace=False)
+            else:  # k-means++
+                from sklearn.cluster import kmeans_plusplus
+
+                _, indices = kmeans_plusplus(be.to_host(X), K, random_state=random_state)
+            labels = np.full(n_samples, -1)
+            labels[indices] = np.arange(K)
+        labels = be.asarray(labels)
+        eye = xp.eye(K, dtype=dtype)
+
+        def resp_fn(Xc, rows):
+            lab = labels[rows]
+            resp = eye[xp.maximum(lab, 0)]
+            resp *= (lab >= 0)[:, None]
+            return resp, None, None
+
+        return resp_fn
+
+    # ------------------------------------------------------------ prediction
+    def _device_params(self, be: Backend, cov: Covariance, dtype: Any) -> dict:
+        return self._chunk_params(be, cov, self._attributes_to_params(be, cov), None, dtype)
+
+    def _chunked_log_rho(self, X: Any):
+        """Validate X, then yield (rows, log_rho) chunk by chunk on the device."""
+        check_is_fitted(self)
+        X = check_data(self, X, reset=False)
+        be = get_backend(self.device, X)
+        X = be.asarray(X)
+        cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
+        params = self._device_params(be, cov, X.dtype)
+        for rows in chunk_slices(X.shape[0], self._chunk_rows(be, X)):
+            yield be, rows, self._log_rho(be, cov, X[rows], params)
+
+    def _collect(self, parts: list, be: Backend) -> np.ndarray:
+        return be.to_host(be.xp.concatenate(parts)) if parts else np.empty(0)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Responsibilities, rows sum to one.
+        """
+        parts, be = [], None
+        for be, _, log_rho in self._chunked_log_rho(X):
+            resp, _, _ = normalize_log_rho(be, log_rho)
+            parts.append(resp)
+        return self._collect(parts, be)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most likely component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        parts, be = [], None
+        for be, _, log_rho in self._chunked_log_rho(X):
+            parts.append(be.xp.argmax(log_rho, axis=1))
+        return self._collect(parts, be)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log density of each sample under the model, log p(x_n).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        parts, be = [], None
+        for be, _, log_rho in self._chunked_log_rho(X):
+            parts.append(be.logsumexp(log_rho, axis=1))
+        return self._collect(parts, be)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log density of the samples, the per-sample log-likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        float
+        """
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    def _check_sample_count(self, n_samples: Any) -> None:
+        check_is_fitted(self)
+        check_scalar(n_samples, "n_samples", (int, np.integer), low=1)

@@ -1,0 +1,353 @@
+"""The four covariance structures of a Gaussian mixture, one small class each.
+
+A covariance type is chosen once per fit (:func:`get_covariance`) and every
+piece of per-type algebra goes through it, batched over the K components:
+
+* statistics: which second moment the data must provide
+  (:meth:`second_moment`) and the resp-weighted scatter about given centres
+  (:meth:`scatter`), built from the primitive :meth:`weighted_outer`;
+* parameters: scatter -> covariance (:meth:`normalize`, :meth:`add_diagonal`),
+  covariance -> precision Cholesky factor (:meth:`precision_cholesky`),
+  precision (:meth:`precisions`) and log-determinant (:meth:`log_det`);
+* densities: whitened residuals (:meth:`whiten`), so that the Mahalanobis
+  distance is a sum of squares, and tr(Lambda S) (:meth:`trace_product`).
+
+Shapes follow scikit-learn: for K components and d features a covariance is
+(K, d, d) for 'full', (d, d) for 'tied', (K, d) for 'diag' and (K,) for
+'spherical'.  For 'spherical' every "second moment", "scatter" and "outer
+product" is the average over the d dimensions of the diagonal, so that the
+same formulas hold for all four types.
+
+The precision Cholesky factor P satisfies P P^T = Lambda = Sigma^{-1}; the
+squared Mahalanobis distance is ||(x - mu)^T P||^2 and
+log |Lambda|^{1/2} = sum(log diag P).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._backend import Backend, NotPositiveDefiniteError
+
+
+class Covariance:
+    """Interface shared by the covariance types (see the module docstring)."""
+
+    name: str = ""
+
+    def __init__(self, n_components: int, n_features: int) -> None:
+        self.K = n_components
+        self.d = n_features
+
+    # -- shapes -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of covariances_, precisions_ and precisions_cholesky_."""
+        raise NotImplementedError
+
+    def n_parameters(self) -> int:
+        """Number of free covariance parameters (for BIC and AIC)."""
+        raise NotImplementedError
+
+    # -- statistics ---------------------------------------------------------
+    def second_moment(self, xp: Any, Xc: Any, resp: Any) -> Any:
+        """Sum over rows of r_nk (x_n x_n^T) in this type's shape, for a chunk."""
+        raise NotImplementedError
+
+    def weighted_outer(self, xp: Any, u: Any, v: Any, w: Any) -> Any:
+        """w_k u_k v_k^T for each component, in this type's shape.
+
+        ``u`` and ``v`` are (K, d), ``w`` is (K,).  'tied' sums over k,
+        'diag' keeps the diagonal, 'spherical' averages the diagonal.
+        """
+        raise NotImplementedError
+
+    def scatter(self, xp: Any, second: Any, first: Any, counts: Any, centers: Any) -> Any:
+        """S_k(c) = sum_n r_nk (x_n - c_k)(x_n - c_k)^T from the statistics.
+
+        ``second`` is the summed :meth:`second_moment`, ``first`` the (K, d)
+        sum of r x, ``counts`` the (K,) sum of r; all in the same shifted
+        coordinates as ``centers``.
+        """
+        ones = xp.ones_like(counts)
+        return (
+            second
+            - self.weighted_outer(xp, first, centers, ones)
+            - self.weighted_outer(xp, centers, first, ones)
+            + self.weighted_outer(xp, centers, centers, counts)
+        )
+
+    def normalize(self, xp: Any, scatter: Any, counts: Any) -> Any:
+        """Divide a scatter by the counts: S_k / N_k (S / N for 'tied')."""
+        raise NotImplementedError
+
+    def add_diagonal(self, xp: Any, cov: Any, value: Any) -> Any:
+        """cov + value * I (value may be a scalar or one value per component)."""
+        raise NotImplementedError
+
+    def scale(self, xp: Any, cov: Any, factor: Any) -> Any:
+        """Multiply each component's matrix by ``factor`` (scalar or (K,))."""
+        raise NotImplementedError
+
+    # -- parameters ------------------------------------------------------------
+    def precision_cholesky(self, be: Backend, cov: Any) -> Any:
+        """P with P P^T = cov^{-1}; NotPositiveDefiniteError if cov is not PD."""
+        raise NotImplementedError
+
+    def cholesky_of_precision(self, be: Backend, precisions: Any) -> Any:
+        """P with P P^T = precisions (used for precisions_init)."""
+        raise NotImplementedError
+
+    def precisions(self, xp: Any, prec_chol: Any) -> Any:
+        """Lambda = P P^T."""
+        raise NotImplementedError
+
+    def log_det(self, xp: Any, prec_chol: Any) -> Any:
+        """log |Lambda_k|^{1/2} = sum log diag P_k, shape (K,) (scalar for 'tied')."""
+        raise NotImplementedError
+
+    def whiten(self, xp: Any, Xc: Any, centers: Any, prec_chol: Any) -> Any:
+        """Residuals (x_n - c_k)^T P_k, shape (n, K, d)."""
+        raise NotImplementedError
+
+    def trace_product(self, xp: Any, prec_chol: Any, scatter: Any) -> Any:
+        """sum_k tr(Lambda_k S_k), a scalar."""
+        raise NotImplementedError
+
+    def to_full(self, cov: np.ndarray) -> np.ndarray:
+        """The (K, d, d) dense matrices of a covariance in this type's shape."""
+        raise NotImplementedError
+
+    # -- shared helpers --------------------------------------------------------
+    def mahalanobis(self, xp: Any, Xc: Any, centers: Any, prec_chol: Any) -> Any:
+        """Squared Mahalanobis distances (x_n - c_k)^T Lambda_k (x_n - c_k), (n, K)."""
+        Y = self.whiten(xp, Xc, centers, prec_chol)
+        return xp.einsum("nkd,nkd->nk", Y, Y)
+
+    def check_precisions(self, be: Backend, precisions: np.ndarray) -> None:
+        """Raise ValueError unless the user's precisions are symmetric and PD."""
+        raise NotImplementedError
+
+
+def _per_component(xp: Any, value: Any, cov: Any) -> Any:
+    """A scalar, or a (K,) array reshaped to broadcast against ``cov``'s components."""
+    value = xp.asarray(value, dtype=cov.dtype)
+    return value.reshape((-1,) + (1,) * (cov.ndim - 1)) if value.ndim else value
+
+
+def _raise_not_pd(name: str) -> None:
+    raise NotPositiveDefiniteError(f"Some {name} covariance matrices are not positive definite.")
+
+
+class _MatrixCovariance(Covariance):
+    """Shared algebra of 'full' and 'tied' (dense d x d matrices)."""
+
+    def add_diagonal(self, xp, cov, value):
+        value = _per_component(xp, value, cov)
+        return cov + value * xp.eye(self.d, dtype=cov.dtype)
+
+    def scale(self, xp, cov, factor):
+        return cov * _per_component(xp, factor, cov)
+
+    def precision_cholesky(self, be, cov):
+        return be.inv_cholesky_transpose(be.cholesky(cov))
+
+    def cholesky_of_precision(self, be, precisions):
+        return be.cholesky(precisions)
+
+    def precisions(self, xp, prec_chol):
+        return prec_chol @ xp.swapaxes(prec_chol, -1, -2)
+
+    def log_det(self, xp, prec_chol):
+        return xp.log(xp.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)
+
+    def check_precisions(self, be, precisions):
+        if not np.allclose(precisions, np.swapaxes(precisions, -1, -2)):
+            raise ValueError(f"'{self.name}' precisions_init should be symmetric.")
+        try:
+            be.cholesky(be.asarray(precisions))
+        except NotPositiveDefiniteError:
+            raise ValueError(f"'{self.name}' precisions_init should be positive definite.") from None
+
+
+class FullCovariance(_MatrixCovariance):
+    """One full d x d covariance per component: Sigma_k."""
+
+    name = "full"
+
+    @property
+    def shape(self):
+        return (self.K, self.d, self.d)
+
+    def n_parameters(self):
+        return self.K * self.d * (self.d + 1) // 2
+
+    def second_moment(self, xp, Xc, resp):
+        n, d = Xc.shape
+        # (resp x)^T x as one GEMM over all components: (K d, n) @ (n, d).
+        W = (resp[:, :, None] * Xc[:, None, :]).reshape(n, self.K * d)
+        return (W.T @ Xc).reshape(self.K, d, d)
+
+    def weighted_outer(self, xp, u, v, w):
+        return (w[:, None] * u)[:, :, None] * v[:, None, :]
+
+    def normalize(self, xp, scatter, counts):
+        return scatter / counts[:, None, None]
+
+    def whiten(self, xp, Xc, centers, prec_chol):
+        n, d = Xc.shape
+        K = prec_chol.shape[0]
+        # x P_k for every k in one GEMM against the (d, K d) block row [P_1 ... P_K].
+        Y = (Xc @ xp.swapaxes(prec_chol, 0, 1).reshape(d, K * d)).reshape(n, K, d)
+        Y -= xp.einsum("ki,kij->kj", centers, prec_chol)
+        return Y
+
+    def trace_product(self, xp, prec_chol, scatter):
+        return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
+
+    def to_full(self, cov):
+        return np.asarray(cov)
+
+
+class TiedCovariance(_MatrixCovariance):
+    """One full d x d covariance shared by all components: Sigma."""
+
+    name = "tied"
+
+    @property
+    def shape(self):
+        return (self.d, self.d)
+
+    def n_parameters(self):
+        return self.d * (self.d + 1) // 2
+
+    def second_moment(self, xp, Xc, resp):
+        # The components share Sigma, so only the total second moment is needed.
+        return Xc.T @ Xc
+
+    def weighted_outer(self, xp, u, v, w):
+        return (w[:, None] * u).T @ v
+
+    def normalize(self, xp, scatter, counts):
+        return scatter / counts.sum()
+
+    def whiten(self, xp, Xc, centers, prec_chol):
+        return (Xc @ prec_chol)[:, None, :] - (centers @ prec_chol)[None, :, :]
+
+    def trace_product(self, xp, prec_chol, scatter):
+        return xp.sum(self.precisions(xp, prec_chol) * scatter)
+
+    def to_full(self, cov):
+        return np.broadcast_to(cov, (self.K, self.d, self.d))
+
+
+class _VectorCovariance(Covariance):
+    """Shared algebra of 'diag' and 'spherical' (elementwise precisions)."""
+
+    def add_diagonal(self, xp, cov, value):
+        return cov + _per_component(xp, value, cov)
+
+    def scale(self, xp, cov, factor):
+        return cov * _per_component(xp, factor, cov)
+
+    def precision_cholesky(self, be, cov):
+        xp = be.xp
+        if bool(xp.any(cov <= 0.0)):
+            _raise_not_pd(self.name)
+        return 1.0 / xp.sqrt(cov)
+
+    def cholesky_of_precision(self, be, precisions):
+        return be.xp.sqrt(precisions)
+
+    def precisions(self, xp, prec_chol):
+        return prec_chol**2
+
+    def check_precisions(self, be, precisions):
+        if np.any(np.less_equal(precisions, 0.0)):
+            raise ValueError(f"'{self.name}' precisions_init should be positive.")
+
+
+class DiagCovariance(_VectorCovariance):
+    """A diagonal covariance per component: diag(sigma_k1^2, ..., sigma_kd^2)."""
+
+    name = "diag"
+
+    @property
+    def shape(self):
+        return (self.K, self.d)
+
+    def n_parameters(self):
+        return self.K * self.d
+
+    def second_moment(self, xp, Xc, resp):
+        return resp.T @ (Xc * Xc)
+
+    def weighted_outer(self, xp, u, v, w):
+        return w[:, None] * u * v
+
+    def normalize(self, xp, scatter, counts):
+        return scatter / counts[:, None]
+
+    def log_det(self, xp, prec_chol):
+        return xp.log(prec_chol).sum(axis=1)
+
+    def whiten(self, xp, Xc, centers, prec_chol):
+        return Xc[:, None, :] * prec_chol[None] - (centers * prec_chol)[None]
+
+    def trace_product(self, xp, prec_chol, scatter):
+        return xp.sum(prec_chol**2 * scatter)
+
+    def to_full(self, cov):
+        cov = np.asarray(cov)
+        return cov[:, :, None] * np.eye(self.d)
+
+
+class SphericalCovariance(_VectorCovariance):
+    """One variance per component: sigma_k^2 I.
+
+    Second moments, scatters and outer products are averaged over the d
+    dimensions (a (K,) array), so that scatter / N is the spherical variance.
+    """
+
+    name = "spherical"
+
+    @property
+    def shape(self):
+        return (self.K,)
+
+    def n_parameters(self):
+        return self.K
+
+    def second_moment(self, xp, Xc, resp):
+        return resp.T @ (Xc * Xc).mean(axis=1)
+
+    def weighted_outer(self, xp, u, v, w):
+        return w * (u * v).mean(axis=1)
+
+    def normalize(self, xp, scatter, counts):
+        return scatter / counts
+
+    def log_det(self, xp, prec_chol):
+        return self.d * xp.log(prec_chol)
+
+    def whiten(self, xp, Xc, centers, prec_chol):
+        return (Xc[:, None, :] - centers[None]) * prec_chol[None, :, None]
+
+    def trace_product(self, xp, prec_chol, scatter):
+        return self.d * xp.sum(prec_chol**2 * scatter)
+
+    def to_full(self, cov):
+        cov = np.asarray(cov)
+        return cov[:, None, None] * np.eye(self.d)
+
+
+COVARIANCE_TYPES = {
+    cls.name: cls for cls in (FullCovariance, TiedCovariance, DiagCovariance, SphericalCovariance)
+}
+
+
+def get_covariance(covariance_type: str, n_components: int, n_features: int) -> Covariance:
+    """Return the covariance object for a type name ('full', 'tied', 'diag', 'spherical')."""
+    return COVARIANCE_TYPES[covariance_type](n_components, n_features)

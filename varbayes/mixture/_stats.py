@@ -1,0 +1,172 @@
+"""Additive sufficient statistics of a Gaussian mixture, accumulated over row chunks.
+
+Given responsibilities r_nk, everything the M-step (EM) or the global updates
+(CAVI) need from the data is
+
+    N_k = sum_n r_nk,   s_k = sum_n r_nk (x_n - c),   S_k = sum_n r_nk (x_n - c)(x_n - c)^T
+
+(or the diagonal of S_k, or the total sum_n (x_n - c)(x_n - c)^T for 'tied'),
+plus two scalars for the bound: sum_n log sum_k rho_nk and the entropy of
+q(Z), -sum_nk r_nk log r_nk (Bishop (2006), eqs. 9.26-9.27, 10.51-10.53).
+
+All of them are sums over rows, so the statistics of two chunks add up to the
+statistics of both: :class:`GaussianStats` supports ``+``.  A fit therefore
+streams X through fixed-size chunks (bounded extra memory), and the same code
+serves online or distributed fits.
+
+The shift ``c`` is a fixed point (the data mean) subtracted from every chunk
+so that second moments do not lose precision to cancellation when the data
+sit far from the origin.  Per-chunk arithmetic runs in the dtype of X; the
+chunk sums are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .._backend import Backend
+from ._covariance import Covariance
+
+#: Working memory per chunk targeted by the automatic chunk size, in bytes.
+#: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
+CHUNK_BYTES = {"cpu": 1 << 20, "gpu": 1 << 28}
+
+
+def auto_chunk_size(be: Backend, n_samples: int, n_components: int, n_features: int, itemsize: int) -> int:
+    """Rows per chunk so that the chunk's (rows, K, d) work arrays fit the budget."""
+    per_row = itemsize * (2 * n_components * n_features + 4 * n_components + 2 * n_features)
+    rows = CHUNK_BYTES[be.name] // per_row
+    return int(min(max(rows, 64), max(n_samples, 1)))
+
+
+def chunk_slices(n_samples: int, chunk_size: int) -> Iterator[slice]:
+    """Consecutive row slices of at most ``chunk_size`` rows."""
+    for start in range(0, n_samples, chunk_size):
+        yield slice(start, min(start + chunk_size, n_samples))
+
+
+@dataclass
+class GaussianStats:
+    """Resp-weighted sums over rows, float64, on the backend's device.
+
+    Attributes
+    ----------
+    counts : array of shape (K,)
+        N_k = sum_n r_nk.
+    first : array of shape (K, d)
+        sum_n r_nk (x_n - shift).
+    second : array
+        sum_n r_nk (x_n - shift)(x_n - shift)^T in the covariance type's shape
+        (see :meth:`Covariance.second_moment`).
+    log_norm : 0-d array
+        sum_n log sum_k rho_nk, the log normaliser of the responsibilities
+        (for EM: the log-likelihood).
+    entropy : 0-d array
+        sum_n H[q(z_n)] = -sum_nk r_nk log r_nk.
+    n_samples : int
+        Number of rows summed.
+    shift : array of shape (d,)
+        The point subtracted from the data; statistics add only with the
+        same shift.
+    dtype : numpy dtype
+        The dtype of the data the statistics were computed from.
+    """
+
+    counts: Any
+    first: Any
+    second: Any
+    log_norm: Any
+    entropy: Any
+    n_samples: int
+    shift: Any
+    dtype: Any = np.dtype(np.float64)
+
+    def __add__(self, other: "GaussianStats") -> "GaussianStats":
+        if other.shift is not self.shift and not np.array_equal(_host(other.shift), _host(self.shift)):
+            raise ValueError("Cannot add statistics computed with different shifts.")
+        return replace(
+            self,
+            counts=self.counts + other.counts,
+            first=self.first + other.first,
+            second=self.second + other.second,
+            log_norm=self.log_norm + other.log_norm,
+            entropy=self.entropy + other.entropy,
+            n_samples=self.n_samples + other.n_samples,
+        )
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+#: A chunk evaluator: (Xc chunk, row slice) -> (resp, log_norm rows or None, entropy or None).
+RespFn = Callable[[Any, slice], tuple[Any, Any, Any]]
+
+
+def accumulate(
+    be: Backend,
+    cov: Covariance,
+    X: Any,
+    shift: Any,
+    chunk_size: int,
+    resp_fn: RespFn,
+) -> GaussianStats:
+    """Stream X through chunks, summing the statistics of the responsibilities.
+
+    Parameters
+    ----------
+    be : Backend
+    cov : Covariance
+        Decides which second moment is accumulated.
+    X : array of shape (n, d)
+        The data on the backend's device.
+    shift : array of shape (d,)
+        Subtracted from every chunk (in the dtype of X).
+    chunk_size : int
+        Rows per chunk.
+    resp_fn : callable
+        ``resp_fn(Xc, rows)`` returns the chunk's responsibilities (rows, K),
+        the per-row log normaliser or None, and the chunk's entropy or None.
+    """
+    xp = be.xp
+    f64 = xp.float64
+    shift_x = shift.astype(X.dtype)
+    zero = xp.zeros((), dtype=f64)
+    counts = first = second = None
+    log_norm, entropy = zero, zero
+    for rows in chunk_slices(X.shape[0], chunk_size):
+        Xc = X[rows] - shift_x
+        resp, row_log_norm, chunk_entropy = resp_fn(Xc, rows)
+        c_counts = resp.sum(axis=0).astype(f64)
+        c_first = (resp.T @ Xc).astype(f64)
+        c_second = cov.second_moment(xp, Xc, resp).astype(f64)
+        if counts is None:
+            counts, first, second = c_counts, c_first, c_second
+        else:
+            counts += c_counts
+            first += c_first
+            second += c_second
+        if row_log_norm is not None:
+            log_norm = log_norm + row_log_norm.sum(dtype=f64)
+        if chunk_entropy is not None:
+            entropy = entropy + chunk_entropy
+    return GaussianStats(counts, first, second, log_norm, entropy, X.shape[0], shift, np.dtype(X.dtype))
+
+
+def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
+    """Responsibilities from unnormalised log weights (Bishop (2006), eq. 10.49).
+
+    Returns ``(resp, log_norm, entropy)`` where ``log_norm`` is the per-row
+    logsumexp, ``resp = exp(log_rho - log_norm)`` and ``entropy`` is the chunk's
+    -sum r log r in float64.
+    """
+    xp = be.xp
+    log_norm = be.logsumexp(log_rho, axis=1)
+    log_resp = log_rho
+    log_resp -= log_norm[:, None]
+    resp = xp.exp(log_resp)
+    entropy = -xp.einsum("nk,nk->", resp, log_resp).astype(xp.float64)
+    return resp, log_norm, entropy
