@@ -1,0 +1,78 @@
+"""Chunked, additive sufficient statistics."""
+
+import numpy as np
+import pytest
+
+from varbayes._backend import get_backend
+from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance
+from varbayes.mixture._stats import accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
+
+be = get_backend("cpu")
+
+
+def _resp_fn(resp_all, log_norm_all=None):
+    def fn(Xc, rows):
+        resp = resp_all[rows]
+        ent = -np.sum(resp * np.log(resp))
+        return resp, None if log_norm_all is None else log_norm_all[rows], ent
+
+    return fn
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_statistics_of_two_chunks_add_up_to_both(name):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(101, 3)) + 50.0
+    resp = rng.dirichlet(np.ones(4), size=101)
+    log_norm = rng.normal(size=101)
+    cov = get_covariance(name, 4, 3)
+    shift = X.mean(0)
+    whole = accumulate(be, cov, X, shift, 1000, _resp_fn(resp, log_norm))
+    a = accumulate(be, cov, X[:40], shift, 1000, _resp_fn(resp[:40], log_norm[:40]))
+    b = accumulate(be, cov, X[40:], shift, 1000, _resp_fn(resp[40:], log_norm[40:]))
+    both = a + b
+    chunked = accumulate(be, cov, X, shift, 9, _resp_fn(resp, log_norm))
+    for other in (both, chunked):
+        assert other.n_samples == whole.n_samples == 101
+        for field in ("counts", "first", "second", "log_norm", "entropy"):
+            np.testing.assert_allclose(getattr(other, field), getattr(whole, field), rtol=1e-12, atol=1e-10)
+    # The direct sums, in shifted coordinates.
+    Xc = X - shift
+    np.testing.assert_allclose(whole.counts, resp.sum(0))
+    np.testing.assert_allclose(whole.first, resp.T @ Xc, atol=1e-12)
+    assert whole.log_norm == pytest.approx(log_norm.sum())
+
+
+def test_statistics_with_different_shifts_do_not_add():
+    X = np.ones((4, 2))
+    resp = np.full((4, 1), 1.0)
+    cov = get_covariance("full", 1, 2)
+    a = accumulate(be, cov, X, np.zeros(2), 10, _resp_fn(resp))
+    b = accumulate(be, cov, X, np.ones(2), 10, _resp_fn(resp))
+    with pytest.raises(ValueError, match="different shifts"):
+        a + b
+
+
+def test_float32_chunks_accumulate_in_float64():
+    X = np.random.default_rng(1).normal(size=(30, 2)).astype(np.float32)
+    resp = np.full((30, 2), 0.5, dtype=np.float32)
+    stats = accumulate(be, get_covariance("diag", 2, 2), X, X.mean(0, dtype=np.float64), 8, _resp_fn(resp))
+    assert stats.counts.dtype == np.float64 and stats.second.dtype == np.float64
+    assert stats.dtype == np.float32
+
+
+def test_chunk_slices_cover_rows_once():
+    rows = np.concatenate([np.arange(100)[s] for s in chunk_slices(100, 7)])
+    np.testing.assert_array_equal(rows, np.arange(100))
+    assert auto_chunk_size(be, 10, 3, 2, 8) == 10
+    assert 64 <= auto_chunk_size(be, 10**7, 50, 200, 8) < 10**7
+
+
+def test_normalize_log_rho_gives_responsibilities_and_entropy():
+    rng = np.random.default_rng(3)
+    log_rho = rng.normal(size=(5, 3)) * 10
+    expected_norm = np.log(np.exp(log_rho).sum(1))
+    resp, log_norm, entropy = normalize_log_rho(be, log_rho.copy())
+    np.testing.assert_allclose(resp.sum(1), 1.0)
+    np.testing.assert_allclose(log_norm, expected_norm)
+    assert entropy == pytest.approx(-np.sum(resp * np.log(resp)))

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import scipy.special
+
+from varbayes._backend import (
+    Backend,
+    NotPositiveDefiniteError,
+    cuda_available,
+    get_backend,
+    is_gpu_array,
+)
+
+
+@pytest.fixture
+def be():
+    return get_backend("cpu")
+
+
+def test_auto_uses_cpu_for_numpy_input():
+    assert get_backend("auto", np.zeros((2, 2))).name == "cpu"
+    assert get_backend("cpu").xp is np
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="device must be one of"):
+        get_backend("tpu")
+
+
+@pytest.mark.skipif(cuda_available(), reason="a CUDA device is present")
+def test_gpu_without_cuda_says_what_to_install():
+    with pytest.raises(RuntimeError, match=r"varbayes\[gpu\]"):
+        get_backend("gpu")
+
+
+def test_is_gpu_array_false_for_numpy():
+    assert not is_gpu_array(np.zeros(3))
+    assert not is_gpu_array([1, 2])
+
+
+def test_logsumexp_matches_scipy_and_keeps_dtype(be):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 7)) * 300
+    np.testing.assert_allclose(be.logsumexp(a, axis=1), scipy.special.logsumexp(a, axis=1), rtol=1e-13)
+    a32 = a.astype(np.float32)
+    assert be.logsumexp(a32, axis=1).dtype == np.float32
+
+
+def test_logsumexp_of_all_minus_inf_row_is_minus_inf(be):
+    a = np.array([[-np.inf, -np.inf], [0.0, 0.0]])
+    with np.errstate(divide="ignore"):
+        out = be.logsumexp(a, axis=1)
+    assert out[0] == -np.inf
+    assert out[1] == pytest.approx(np.log(2))
+
+
+def test_special_functions_match_scipy(be):
+    a = np.linspace(0.6, 30.0, 17)
+    np.testing.assert_allclose(be.digamma(a), scipy.special.digamma(a))
+    np.testing.assert_allclose(be.gammaln(a), scipy.special.gammaln(a))
+    for d in (1, 3, 5):
+        expected = [scipy.special.multigammaln(x, d) for x in a + d]
+        np.testing.assert_allclose(be.multigammaln(a + d, d), expected, rtol=1e-12)
+        expected = [sum(scipy.special.digamma(x + (1 - j) / 2) for j in range(1, d + 1)) for x in a + d]
+        np.testing.assert_allclose(be.multidigamma(a + d, d), expected, rtol=1e-12)
+
+
+def _spd_stack(rng, k, d):
+    A = rng.normal(size=(k, d, d))
+    return A @ A.transpose(0, 2, 1) + d * np.eye(d)
+
+
+def test_batched_cholesky_and_triangular_solve(be):
+    rng = np.random.default_rng(1)
+    S = _spd_stack(rng, 4, 5)
+    L = be.cholesky(S)
+    np.testing.assert_allclose(L @ L.transpose(0, 2, 1), S, rtol=1e-12, atol=1e-12)
+    B = rng.normal(size=(4, 5, 3))
+    Xs = be.solve_triangular(L, B, lower=True)
+    np.testing.assert_allclose(L @ Xs, B, atol=1e-12)
+    P = be.inv_cholesky_transpose(L)
+    np.testing.assert_allclose(P @ P.transpose(0, 2, 1), np.linalg.inv(S), rtol=1e-10, atol=1e-12)
+
+
+def test_cholesky_of_non_pd_raises_the_backend_error(be):
+    S = np.array([[[1.0, 2.0], [2.0, 1.0]]])
+    with pytest.raises(NotPositiveDefiniteError):
+        be.cholesky(S)
+    assert issubclass(NotPositiveDefiniteError, np.linalg.LinAlgError)
+
+
+def test_rng_is_seeded_and_on_device(be):
+    a = be.rng(3).normal(size=4)
+    b = be.rng(3).normal(size=4)
+    np.testing.assert_array_equal(a, b)
+    r = be.rng(np.random.RandomState(0)).normal(size=2)
+    assert isinstance(r, np.ndarray)
+
+
+def test_to_host_and_asarray_roundtrip(be):
+    x = np.arange(6.0).reshape(2, 3)
+    assert be.to_host(be.asarray(x)) is x or np.array_equal(be.to_host(be.asarray(x)), x)
+    assert be.asarray(x, dtype=np.float32).dtype == np.float32
+    assert be.scalar(np.float64(2.5)) == 2.5
+
+
+@pytest.mark.gpu
+def test_gpu_cholesky_raises_like_cpu():
+    import cupy
+
+    gpu = Backend("gpu")
+    S = cupy.asarray([[[1.0, 2.0], [2.0, 1.0]]])
+    with pytest.raises(NotPositiveDefiniteError):
+        gpu.cholesky(S)
+
+
+@pytest.mark.gpu
+def test_gpu_operations_match_cpu():
+    import cupy
+
+    gpu, cpu = Backend("gpu"), Backend("cpu")
+    rng = np.random.default_rng(2)
+    S = _spd_stack(rng, 3, 4)
+    a = rng.normal(size=(20, 5))
+    assert get_backend("auto", cupy.asarray(a)).name == "gpu"
+    np.testing.assert_allclose(gpu.to_host(gpu.logsumexp(cupy.asarray(a), 1)), cpu.logsumexp(a, 1), rtol=1e-12)
+    np.testing.assert_allclose(gpu.to_host(gpu.cholesky(cupy.asarray(S))), cpu.cholesky(S), rtol=1e-10)
+    L = cpu.cholesky(S)
+    np.testing.assert_allclose(
+        gpu.to_host(gpu.inv_cholesky_transpose(cupy.asarray(L))), cpu.inv_cholesky_transpose(L), rtol=1e-10
+    )
+    np.testing.assert_allclose(gpu.to_host(gpu.digamma(cupy.asarray(S))), cpu.digamma(S), rtol=1e-12)
