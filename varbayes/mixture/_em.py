@@ -91,7 +91,7 @@ class GaussianMixture(BaseMixture):
         the device.
     chunk_size : int, default=None
         Rows per chunk of the passes over X; by default chosen from a working
-        memory budget (about 1 MiB on CPU, 256 MiB on GPU), so the extra memory
+        memory budget (about 4 MiB on CPU, 256 MiB on GPU), so the extra memory
         of a fit does not grow with n_samples.
 
     Attributes

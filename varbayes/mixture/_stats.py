@@ -32,7 +32,7 @@ from ._covariance import Covariance
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
-CHUNK_BYTES = {"cpu": 1 << 20, "gpu": 1 << 28}
+CHUNK_BYTES = {"cpu": 1 << 22, "gpu": 1 << 28}
 
 
 def auto_chunk_size(be: Backend, n_samples: int, n_components: int, n_features: int, itemsize: int) -> int:
