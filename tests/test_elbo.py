@@ -93,3 +93,13 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch):
     t.record(0.0)
     with pytest.raises(ImportError, match=r"varbayes\[plot\]"):
         t.plot()
+
+
+def test_allowance_widens_the_tolerance_of_one_record():
+    t = ELBOTracker(monotone=True, rtol=0.0)
+    t.record(-1.0)
+    t.record(-1.25, allowance=0.5)  # permitted by the algorithm's theory: silent
+    with pytest.warns(ELBODecreaseWarning):
+        t.record(-1.5, allowance=0.1)
+    np.testing.assert_array_equal(t.allowances, [0.0, 0.5, 0.1])
+    assert [i for i, _ in t.decreases()] == [2]

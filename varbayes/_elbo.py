@@ -79,24 +79,44 @@ class ELBOTracker:
         self.rtol = rtol
         self.name = name
         self._values: list[float] = []
+        self._allowances: list[float] = []
         self.steps: list[str] = []
         self._terms: dict[str, list[float]] = {}
         self._times: list[float] = []
         self._start = time.perf_counter()
 
     # -- recording ----------------------------------------------------------
-    def record(self, value: float, step: str = "iter", terms: Mapping[str, float] | None = None) -> None:
+    def record(
+        self,
+        value: float,
+        step: str = "iter",
+        terms: Mapping[str, float] | None = None,
+        allowance: float = 0.0,
+    ) -> None:
         """Append one ELBO value (per sample) with its step label and terms.
 
+        Parameters
+        ----------
+        value : float
+            The ELBO per sample after this step.
+        step : str, default='iter'
+            Label of the step.
+        terms : mapping of str to float, optional
+            Named terms of the ELBO at this step.
+        allowance : float, default=0.0
+            A decrease that the algorithm's theory permits at this step, in
+            nats per sample, added to the tolerance (for example the effect of
+            ``reg_covar``, which makes an M-step maximise a penalised bound).
+
         Warns with :class:`ELBODecreaseWarning` when the tracker is monotone and
-        the value is lower than the previous one beyond the tolerance.
+        the value is lower than the previous one beyond tolerance + allowance.
         """
         value = float(value)
         n = len(self._values)
         if self.monotone and n and np.isfinite(value):
             prev = self._values[-1]
             drop = prev - value
-            if drop > self._tolerance(prev):
+            if drop > self._tolerance(prev) + allowance:
                 warnings.warn(
                     f"ELBO decreased by {drop:.3e} nats/sample at record {n} "
                     f"(step {self.steps[-1]!r} -> {step!r}: {prev:.10g} -> "
@@ -112,6 +132,7 @@ class ELBOTracker:
         for key, column in self._terms.items():
             column.append(float(terms[key]) if terms and key in terms else np.nan)
         self._values.append(value)
+        self._allowances.append(float(allowance))
         self.steps.append(str(step))
         self._times.append(time.perf_counter() - self._start)
 
@@ -129,6 +150,11 @@ class ELBOTracker:
     def terms(self) -> dict[str, np.ndarray]:
         """Named ELBO terms, each a float64 array aligned with :attr:`values`."""
         return {k: np.asarray(v, dtype=np.float64) for k, v in self._terms.items()}
+
+    @property
+    def allowances(self) -> np.ndarray:
+        """The permitted decrease recorded with each value (0 where none)."""
+        return np.asarray(self._allowances, dtype=np.float64)
 
     @property
     def times(self) -> np.ndarray:
@@ -159,14 +185,16 @@ class ELBOTracker:
         Returns
         -------
         list of (int, float)
-            For each decrease beyond the tolerance, the index of the lower
-            record and the size of the drop in nats per sample.
+            For each decrease beyond the tolerance plus the recorded
+            allowance, the index of the lower record and the size of the drop
+            in nats per sample.
         """
         v = self.values
+        allow = self.allowances
         out = []
         for i in range(1, v.size):
             drop = v[i - 1] - v[i]
-            if drop > self._tolerance(v[i - 1], tol):
+            if drop > self._tolerance(v[i - 1], tol) + allow[i]:
                 out.append((i, float(drop)))
         return out
 

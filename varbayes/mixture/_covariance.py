@@ -116,6 +116,10 @@ class Covariance:
         """sum_k tr(Lambda_k S_k), a scalar."""
         raise NotImplementedError
 
+    def trace_precision(self, xp: Any, prec_chol: Any) -> Any:
+        """tr(Lambda_k) = ||P_k||_F^2, shape (K,) (a scalar for 'tied')."""
+        raise NotImplementedError
+
     def to_full(self, cov: np.ndarray) -> np.ndarray:
         """The (K, d, d) dense matrices of a covariance in this type's shape."""
         raise NotImplementedError
@@ -209,6 +213,9 @@ class FullCovariance(_MatrixCovariance):
     def trace_product(self, xp, prec_chol, scatter):
         return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
 
+    def trace_precision(self, xp, prec_chol):
+        return (prec_chol**2).sum(axis=(1, 2))
+
     def to_full(self, cov):
         return np.asarray(cov)
 
@@ -240,6 +247,9 @@ class TiedCovariance(_MatrixCovariance):
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(self.precisions(xp, prec_chol) * scatter)
+
+    def trace_precision(self, xp, prec_chol):
+        return (prec_chol**2).sum()
 
     def to_full(self, cov):
         return np.broadcast_to(cov, (self.K, self.d, self.d))
@@ -301,6 +311,9 @@ class DiagCovariance(_VectorCovariance):
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(prec_chol**2 * scatter)
 
+    def trace_precision(self, xp, prec_chol):
+        return (prec_chol**2).sum(axis=1)
+
     def to_full(self, cov):
         cov = np.asarray(cov)
         return cov[:, :, None] * np.eye(self.d)
@@ -339,6 +352,9 @@ class SphericalCovariance(_VectorCovariance):
 
     def trace_product(self, xp, prec_chol, scatter):
         return self.d * xp.sum(prec_chol**2 * scatter)
+
+    def trace_precision(self, xp, prec_chol):
+        return self.d * prec_chol**2
 
     def to_full(self, cov):
         cov = np.asarray(cov)

@@ -40,10 +40,12 @@ class GaussianMixture(BaseMixture):
     N_k = sum_n r_nk, mu_k = sum_n r_nk x_n / N_k,
     Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar I,
     pi_k = N_k / N.  Both half-steps are recorded in ``elbo_`` (steps 'E' and
-    'M'), so ``elbo_.plot()`` draws the EM staircase.  With ``reg_covar > 0`` the
-    M-step is the maximiser of a slightly perturbed problem; the bound can then
-    fall by amounts of order (reg_covar / variance)^2, far below the tracker's
-    tolerance for sensible data.
+    'M'), so ``elbo_.plot()`` draws the EM staircase.  With ``reg_covar = 0``
+    no record is lower than the one before beyond rounding.  With
+    ``reg_covar = c > 0`` the M-step exactly maximises the penalised bound
+    L(q, theta) - c/2 sum_k N_k tr(Lambda_k), not L itself, so an M-step may
+    lower L by at most c/2 sum_k N_k (tr Lambda_k^old - tr Lambda_k^new); the
+    tracker records that allowance with each M-step and warns only beyond it.
 
     Parameters
     ----------
@@ -254,8 +256,28 @@ class GaussianMixture(BaseMixture):
         )
         expected = be.scalar(expected) / n
         entropy = be.scalar(stats.entropy) / n
-        tracker.record(expected + entropy, "M", {"expected_complete_loglik": expected, "entropy": entropy})
+        tracker.record(
+            expected + entropy,
+            "M",
+            {"expected_complete_loglik": expected, "entropy": entropy},
+            allowance=self._reg_allowance(be, cov, stats, params, new),
+        )
         return new
+
+    def _reg_allowance(self, be: Backend, cov: Covariance, stats: GaussianStats, old: dict, new: dict) -> float:
+        """How far the bound may fall in an M-step because of reg_covar (nats/sample).
+
+        With reg_covar = c the M-step maximises the penalised bound
+        L(q, theta) - c/2 sum_k N_k tr(Lambda_k) exactly, so
+        L(q, theta_new) >= L(q, theta_old) - c/2 sum_k N_k (tr Lambda_k^old - tr Lambda_k^new).
+        The allowance is that last sum where positive; it is 0 for reg_covar = 0.
+        """
+        if self.reg_covar == 0:
+            return 0.0
+        xp = be.xp
+        change = cov.trace_precision(xp, old["prec_chol"]) - cov.trace_precision(xp, new["prec_chol"])
+        penalty = 0.5 * self.reg_covar * xp.sum(stats.counts * change)
+        return max(0.0, be.scalar(penalty) / stats.n_samples)
 
     def _record_e_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> float:
         bound = be.scalar(stats.log_norm) / stats.n_samples

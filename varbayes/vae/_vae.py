@@ -1,0 +1,826 @@
+"""The variational autoencoder as a scikit-learn transformer and density estimator.
+
+Stochastic amortised variational inference (Kingma & Welling 2013): an
+encoder network maps each x to a Gaussian q(z | x), a decoder network maps z
+to p(x | z), and both are trained by minibatch Adam on the reparameterised
+Monte-Carlo estimate of the ELBO with the closed-form KL (their eq. 10).
+The networks and their backward pass are in :mod:`._model` and
+:mod:`._layers`; the optimiser in :mod:`._adam`; this module owns the
+parameters, the fit loop and the public methods.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._backend import DEVICES, Backend, get_backend, is_gpu_array
+from .._elbo import ELBOTracker
+from .._validation import check_data, check_option, check_random_state_param, check_scalar
+from ._adam import Adam
+from ._layers import ACTIVATIONS
+from ._model import LOGVAR_BOUND, VAENetwork
+
+__all__ = ["VAE", "DivergenceError"]
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+DTYPES = ("float32", "float64", None)
+
+#: Rows per chunk in the prediction passes (bounded memory for any n_samples).
+CHUNK_ROWS = 1024
+
+
+class DivergenceError(ValueError):
+    """The training loss became NaN or infinite.
+
+    Raised by :meth:`VAE.fit` and :meth:`VAE.partial_fit`; the estimator then
+    holds the parameters of the last step whose loss was finite.
+    """
+
+
+class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseEstimator):
+    """Variational autoencoder with hand-written backpropagation.
+
+    The generative model is p(z) = N(0, I), p(x | z) given by a decoder MLP;
+    the approximate posterior is q(z | x) = N(mu(x), diag sigma^2(x)) given by
+    an encoder MLP.  Training maximises the evidence lower bound
+
+        ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))
+               ~= 1/L sum_l log p(x | z_l)
+                  + 1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2),
+        z_l = mu + sigma * eps_l,  eps_l ~ N(0, I)
+
+    (Kingma & Welling 2013, eq. 10) by minibatch Adam, with one noise draw
+    per sample and step.  It runs on NumPy (CPU) or CuPy (GPU) through the
+    project's backend; no deep-learning framework is involved.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space (of ``transform``'s output).
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Hidden widths of the encoder; the decoder uses them in reverse order.
+        ``()`` gives linear encoder and decoder (a linear-Gaussian VAE with
+        ``likelihood='gaussian'``, whose optimum is probabilistic PCA-like).
+    activation : {'relu', 'tanh', 'softplus', 'logistic', 'identity'}, default='relu'
+        Hidden-layer activation of both networks.
+    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
+        The decoder's distribution.  'bernoulli' takes data in [0, 1]
+        (binary, or grayscale intensities as is common) and is computed from
+        logits; 'gaussian' takes real data and learns one variance per
+        feature.
+    beta : float, default=1.0
+        Weight of the KL term in the training loss (beta-VAE, Higgins et al.
+        2017).  The recorded ELBO always uses weight 1.
+    kl_warmup : int, default=0
+        Number of epochs over which the KL weight rises linearly from 0 to
+        ``beta`` (Bowman et al. 2016; Sønderby et al. 2016); 0 disables.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size; 'auto' is ``min(128, n_samples)``.
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's denominator stabiliser (for the per-sample mean loss, as in
+        PyTorch with ``reduction='mean'``).
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+    shuffle : bool, default=True
+        Whether to shuffle the samples at each epoch.
+    tol : float, default=1e-4
+        Improvement (nats per sample) that counts as progress: training stops
+        when the training loss (or the validation ELBO with
+        ``early_stopping``) has not improved by ``tol`` for
+        ``n_iter_no_change`` consecutive epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, monitor its ELBO, stop
+        when it stops improving and keep the best parameters.
+    validation_fraction : float, default=0.1
+        Fraction of the data held out with ``early_stopping``, in (0, 1).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    n_importance : int, default=1
+        Number of importance samples k of :meth:`score_samples` (Burda et al.
+        2016); k=1 is the ELBO, larger k gives a tighter bound on log p(x).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling, the validation split and
+        the noise of training and of the stochastic estimates (``elbo``,
+        ``score_samples``, ``sample``); an int makes every result
+        reproducible.
+    warm_start : bool, default=False
+        Continue ``fit`` from the current parameters and Adam state.
+    verbose : int, default=0
+        1 prints one line per epoch; 2 also shows a progress bar within
+        each epoch (on stderr).
+    dtype : {'float32', 'float64'} or None, default='float32'
+        Precision of the parameters and the arithmetic; None follows X
+        (float32 kept, anything else float64).  ``transform`` returns this
+        dtype.
+    device : {'auto', 'cpu', 'gpu'}, default='auto'
+        'auto' uses the GPU when X is a CuPy array.  Fitted parameters are
+        NumPy arrays on the host whatever the device; during a fit they stay
+        on the device and are copied back at its end.
+
+    Attributes
+    ----------
+    encoder_coefs_, encoder_intercepts_ : list of ndarray
+        Weights (fan_in, fan_out) and biases of the encoder's layers; the last
+        layer outputs ``[mu, log sigma^2]`` (2 * n_components columns).
+    decoder_coefs_, decoder_intercepts_ : list of ndarray
+        Weights and biases of the decoder's layers; the last layer outputs
+        logits (Bernoulli) or means (Gaussian).
+    decoder_log_var_ : ndarray of shape (n_features,) or None
+        Log-variance of the Gaussian decoder per feature (clipped to
+        [-20, 20] when used); None for the Bernoulli likelihood.
+    elbo_ : ELBOTracker
+        Training ELBO per epoch (step 'epoch', with the terms
+        'reconstruction', 'kl' and 'kl_weight'), and the validation ELBO
+        (step 'validation') with ``early_stopping``; nats per sample.
+    loss_curve_ : list of float
+        Negative training ELBO per epoch (nats per sample).
+    validation_scores_ : list of float or None
+        Validation ELBO per epoch with ``early_stopping``, else None.
+    best_loss_ : float or None
+        Lowest training loss, or None with ``early_stopping``.
+    best_validation_score_ : float or None
+        Highest validation ELBO with ``early_stopping``, else None.
+    n_iter_ : int
+        Number of epochs run (accumulates over ``partial_fit`` and warm
+        starts).
+    t_ : int
+        Number of training samples seen.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X has feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : the linear, non-probabilistic counterpart.
+    sklearn.neural_network.MLPRegressor : the same parameter names.
+
+    Notes
+    -----
+    The gradient of the summed negative ELBO is computed by hand
+    (backpropagation through the reparameterisation); the log-variances are
+    clipped so that exp never overflows, and the Bernoulli log-likelihood is
+    computed from logits as ``x a - softplus(a)``.  A NaN or infinite loss
+    raises :class:`DivergenceError` (usually ``learning_rate`` is too high).
+
+    References
+    ----------
+    Kingma, D. P. and Welling, M. (2013). Auto-encoding variational Bayes.
+    arXiv:1312.6114.
+
+    Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance weighted
+    autoencoders. ICLR.
+
+    Kingma, D. P. and Ba, J. (2015). Adam: a method for stochastic
+    optimization. ICLR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from varbayes.vae import VAE
+    >>> X = load_digits().data / 16
+    >>> vae = VAE(n_components=2, likelihood="bernoulli", max_iter=5, random_state=0)
+    >>> Z = vae.fit_transform(X)
+    >>> Z.shape, Z.dtype
+    ((1797, 2), dtype('float32'))
+    """
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        hidden_layer_sizes: tuple[int, ...] = (100,),
+        activation: str = "relu",
+        likelihood: str = "gaussian",
+        beta: float = 1.0,
+        kl_warmup: int = 0,
+        batch_size: int | str = "auto",
+        learning_rate: float = 1e-3,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        tol: float = 1e-4,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        n_importance: int = 1,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        dtype: str | None = "float32",
+        device: str = "auto",
+    ) -> None:
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.n_importance = n_importance
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.dtype = dtype
+        self.device = device
+
+    # ------------------------------------------------------------ validation
+    def _check_parameters(self) -> None:
+        check_scalar(self.n_components, "n_components", (int, np.integer), low=1)
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        if not isinstance(sizes, (tuple, list)) or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes
+        ):
+            raise ValueError(
+                f"The parameter 'hidden_layer_sizes' must be a tuple of positive ints, got {self.hidden_layer_sizes!r}."
+            )
+        check_option(self.activation, "activation", tuple(ACTIVATIONS))
+        check_option(self.likelihood, "likelihood", LIKELIHOODS)
+        check_scalar(self.beta, "beta", (int, float), low=0.0)
+        check_scalar(self.kl_warmup, "kl_warmup", (int, np.integer), low=0)
+        if self.batch_size != "auto":
+            check_scalar(self.batch_size, "batch_size", (int, np.integer), low=1)
+        check_scalar(self.learning_rate, "learning_rate", (int, float), low=0.0, include_low=False)
+        check_scalar(self.beta_1, "beta_1", (int, float), low=0.0, high=1.0, include_high=False)
+        check_scalar(self.beta_2, "beta_2", (int, float), low=0.0, high=1.0, include_high=False)
+        check_scalar(self.epsilon, "epsilon", (int, float), low=0.0, include_low=False)
+        check_scalar(self.max_iter, "max_iter", (int, np.integer), low=1)
+        check_option(self.shuffle, "shuffle", (False, True))
+        check_scalar(self.tol, "tol", (int, float), low=0.0)
+        check_option(self.early_stopping, "early_stopping", (False, True))
+        check_scalar(
+            self.validation_fraction, "validation_fraction", (int, float),
+            low=0.0, high=1.0, include_low=False, include_high=False,
+        )
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", (int, np.integer), low=1)
+        check_scalar(self.n_importance, "n_importance", (int, np.integer), low=1)
+        check_random_state_param(self.random_state)
+        check_option(self.warm_start, "warm_start", (False, True))
+        check_scalar(self.verbose, "verbose", (int, np.integer), low=0)
+        check_option(self.dtype, "dtype", DTYPES)
+        check_option(self.device, "device", DEVICES)
+
+    def _hidden(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (int, np.integer)):
+            return (int(sizes),)
+        return tuple(int(s) for s in sizes)
+
+    def _compute_dtype(self, X: Any) -> np.dtype:
+        if self.dtype is None:
+            return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+        return np.dtype(self.dtype)
+
+    def _check_likelihood_data(self, be: Backend, X: Any) -> None:
+        """Bernoulli data must lie in [0, 1]: checked before any work."""
+        if self.likelihood != "bernoulli" or X.size == 0:
+            return
+        lo, hi = be.scalar(X.min()), be.scalar(X.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"likelihood='bernoulli' needs data in [0, 1] (binary values or "
+                f"intensities), but X has values in [{lo:.6g}, {hi:.6g}]. Scale "
+                "X to [0, 1] (e.g. MinMaxScaler) or use likelihood='gaussian'."
+            )
+
+    def _validate(self, X: Any, reset: bool, likelihood_data: bool = True) -> tuple[Backend, Any]:
+        """Validated X on the device, in the dtype of the (fitted) parameters."""
+        X = check_data(self, X, reset=reset)
+        be = get_backend(self.device, X)
+        dtype = self._compute_dtype(X) if reset else self._fitted_dtype()
+        X = be.asarray(X, dtype=dtype)
+        if likelihood_data:
+            self._check_likelihood_data(be, X)
+        return be, X
+
+    def _fitted_dtype(self) -> np.dtype:
+        return self.encoder_coefs_[0].dtype
+
+    def _is_fitted(self) -> bool:
+        return hasattr(self, "encoder_coefs_")
+
+    @property
+    def _n_features_out(self) -> int:
+        """Number of transformed output features (for get_feature_names_out)."""
+        return self.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"] if self.dtype is None else [self.dtype]
+        return tags
+
+    # ------------------------------------------------------------ parameters
+    def _network(self, be: Backend, n_features: int, dtype: Any) -> VAENetwork:
+        return VAENetwork(
+            be.xp, n_features, int(self.n_components), self._hidden(), self.activation, self.likelihood, dtype
+        )
+
+    def _initial_theta(self, net: VAENetwork, X: Any, be: Backend, rs: np.random.RandomState) -> np.ndarray:
+        """Glorot-uniform weights (as scikit-learn's MLP), zero hidden biases.
+
+        The decoder's output starts at the data: its bias is the logit of the
+        feature means (Bernoulli) or the means (Gaussian), and the Gaussian
+        log-variance that of the data, so early epochs are not spent learning
+        the average image.  The encoder starts at q(z | x) ~ N(0, I).
+        """
+        theta = np.zeros(net.params.size, dtype=net.dtype)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for name, (lo, hi, shape) in net.params.offsets.items():
+            if len(shape) == 2:
+                bound = math.sqrt(factor / (shape[0] + shape[1]))
+                theta[lo:hi] = rs.uniform(-bound, bound, size=shape).ravel()
+        xp = be.xp
+        mean = be.to_host(xp.mean(X, axis=0, dtype=xp.float64))
+        last = f"decb{len(net.decoder_sizes) - 2}"
+        lo, hi, _ = net.params.offsets[last]
+        if self.likelihood == "bernoulli":
+            p = np.clip(mean, 1e-3, 1 - 1e-3)
+            theta[lo:hi] = np.log(p) - np.log1p(-p)
+        else:
+            theta[lo:hi] = mean
+            var = be.to_host(xp.var(X, axis=0, dtype=xp.float64))
+            lo, hi, _ = net.params.offsets["log_var_x"]
+            theta[lo:hi] = np.clip(np.log(np.maximum(var, 1e-12)), -LOGVAR_BOUND + 1, LOGVAR_BOUND - 1)
+        return theta
+
+    def _attributes_to_theta(self, net: VAENetwork) -> np.ndarray:
+        """The flat parameter vector (host) of the fitted attributes."""
+        parts = []
+        for name, shape in net.params.shapes:
+            if name == "log_var_x":
+                arr = self.decoder_log_var_
+            else:
+                side = "encoder" if name.startswith("enc") else "decoder"
+                kind = "coefs_" if name[3] == "W" else "intercepts_"
+                arr = getattr(self, f"{side}_{kind}")[int(name[4:])]
+            if arr is None or arr.shape != shape:
+                raise ValueError(
+                    "The fitted parameters do not match the current architecture "
+                    "(n_components, hidden_layer_sizes, likelihood or n_features "
+                    "changed); refit with warm_start=False."
+                )
+            parts.append(np.asarray(arr, dtype=net.dtype).ravel())
+        return np.concatenate(parts)
+
+    def _theta_to_attributes(self, net: VAENetwork, theta: np.ndarray) -> dict:
+        """Fitted attributes (NumPy, host copies) from a host flat vector."""
+        def get(name):
+            lo, hi, shape = net.params.offsets[name]
+            return theta[lo:hi].reshape(shape).copy()
+
+        n_enc, n_dec = len(net.encoder_sizes) - 1, len(net.decoder_sizes) - 1
+        return {
+            "encoder_coefs_": [get(f"encW{l}") for l in range(n_enc)],
+            "encoder_intercepts_": [get(f"encb{l}") for l in range(n_enc)],
+            "decoder_coefs_": [get(f"decW{l}") for l in range(n_dec)],
+            "decoder_intercepts_": [get(f"decb{l}") for l in range(n_dec)],
+            "decoder_log_var_": get("log_var_x") if self.likelihood == "gaussian" else None,
+        }
+
+    def _fitted_network(self, be: Backend) -> VAENetwork:
+        net = self._network(be, self.n_features_in_, self._fitted_dtype())
+        net.params.theta[...] = be.asarray(self._attributes_to_theta(net))
+        return net
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any = None) -> "VAE":
+        """Train the VAE on X for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (in [0, 1] for ``likelihood='bernoulli'``); NumPy,
+            or CuPy for a GPU fit.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DivergenceError
+            If the loss becomes NaN or infinite (lower ``learning_rate``); the
+            estimator keeps the last parameters whose loss was finite.
+        """
+        self._check_parameters()
+        reset = not (self.warm_start and self._is_fitted())
+        be, X = self._validate(X, reset=reset)
+        self._fit(be, X, reset=reset, incremental=False)
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None) -> "VAE":
+        """One epoch of training on X, continuing from the current state.
+
+        For data that arrives in pieces: each call is one pass over the
+        given samples with the Adam state carried over.  ``early_stopping``
+        and the convergence check do not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self
+        """
+        self._check_parameters()
+        reset = not self._is_fitted()
+        be, X = self._validate(X, reset=reset)
+        self._fit(be, X, reset=reset, incremental=True)
+        return self
+
+    def _batch_size(self, n: int) -> int:
+        return min(128, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+
+    def _fit(self, be: Backend, X: Any, reset: bool, incremental: bool) -> None:
+        xp = be.xp
+        rs = check_random_state(self.random_state)
+        n_samples, n_features = X.shape
+        dtype = X.dtype
+        early = self.early_stopping and not incremental
+        if early:
+            n_val = math.ceil(self.validation_fraction * n_samples)
+            if n_samples - n_val < 1:
+                raise ValueError(
+                    f"early_stopping holds out {n_val} of {n_samples} samples "
+                    "(validation_fraction), leaving none to train on; lower "
+                    "validation_fraction or pass more samples."
+                )
+            order = be.asarray(rs.permutation(n_samples))
+            X_val, X = X[order[:n_val]], X[order[n_val:]]
+        n_train = X.shape[0]
+        batch = self._batch_size(n_train)
+
+        net = self._network(be, n_features, dtype)
+        theta = self._initial_theta(net, X, be, rs) if reset else self._attributes_to_theta(net)
+        net.params.theta[...] = be.asarray(theta)
+        theta, grad = net.params.theta, net.params.grad
+        state = None if reset else getattr(self, "_adam_state", None)
+        adam = Adam(xp, net.params.size, dtype, self.learning_rate, self.beta_1, self.beta_2,
+                    self.epsilon, grad_scale=batch, state=state)
+        eps_rng = be.rng(rs)
+        val_seed = int(rs.randint(np.iinfo(np.int32).max))
+
+        if reset:
+            tracker = ELBOTracker(monotone=False, name=type(self).__name__)
+            history = {"loss_curve_": [], "validation_scores_": [] if early else None,
+                       "n_iter_": 0, "t_": 0}
+        else:
+            tracker = copy.deepcopy(self.elbo_)
+            history = {"loss_curve_": list(self.loss_curve_),
+                       "validation_scores_": ([] if early else None),
+                       "n_iter_": self.n_iter_, "t_": self.t_}
+        last_good = theta.copy()  # parameters of the last step with a finite loss
+        best_theta = None
+        best_loss, best_val = np.inf, -np.inf
+        no_improvement = 0
+        converged = False
+        n_epochs = 1 if incremental else int(self.max_iter)
+        n_batches = math.ceil(n_train / batch)
+        Xb_buf = xp.empty((batch, n_features), dtype=dtype) if self.shuffle else None
+        start_time = time.perf_counter()
+
+        def fail(epoch: int, step: int, what: str) -> None:
+            theta[...] = last_good
+            self._set_fitted(net, be.to_host(theta), tracker, history, None, early, best_loss, best_val)
+            raise DivergenceError(
+                f"Training diverged: the {what} became NaN or infinite at epoch "
+                f"{epoch}, batch {step} of {n_batches}. The learning_rate "
+                f"({self.learning_rate!r}) is probably too high; lower it (or "
+                "scale the data). The estimator keeps the parameters of the "
+                "last step whose loss was finite."
+            )
+
+        for _ in range(n_epochs):
+            epoch = history["n_iter_"] + 1
+            perm = be.asarray(rs.permutation(n_train)) if self.shuffle else None
+            rec_total = kl_total = 0.0
+            w = self.beta
+            progress = _Progress(n_batches, epoch) if self.verbose >= 2 else None
+            for step in range(n_batches):
+                lo, hi = step * batch, min((step + 1) * batch, n_train)
+                nb = hi - lo
+                if perm is not None:
+                    Xb = Xb_buf[:nb]
+                    xp.take(X, perm[lo:hi], axis=0, out=Xb)
+                else:
+                    Xb = X[lo:hi]
+                eps = eps_rng.standard_normal((nb, net.q), dtype=dtype)
+                if self.kl_warmup:
+                    w = self.beta * min(1.0, (epoch - 1 + (step + 1) / n_batches) / self.kl_warmup)
+                rec, kl = net.loss_grad(Xb, eps, w)
+                rec, kl = be.scalar(rec), be.scalar(kl)
+                if not math.isfinite(rec + w * kl):
+                    fail(epoch, step + 1, "loss")
+                xp.copyto(last_good, theta)
+                if nb != batch:  # Adam expects the gradient of batch x the mean loss
+                    grad *= batch / nb
+                adam.step(theta, grad)
+                rec_total += rec
+                kl_total += kl
+                if progress is not None:
+                    progress.update(step + 1, -(rec_total + kl_total) / hi)
+            if not bool(xp.isfinite(theta).all()):
+                fail(epoch, n_batches, "parameter update")
+            history["n_iter_"] = epoch
+            history["t_"] += n_train
+            train_elbo = -(rec_total + kl_total) / n_train
+            tracker.record(train_elbo, "epoch", terms={
+                "reconstruction": -rec_total / n_train, "kl": kl_total / n_train, "kl_weight": w})
+            history["loss_curve_"].append(-train_elbo)
+            line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {-rec_total / n_train:.6g}, KL {kl_total / n_train:.6g})"
+            if early:
+                # Fixed noise for every validation pass: epochs are compared
+                # with common random numbers.
+                val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, be.rng(val_seed))))
+                tracker.record(val_elbo, "validation")
+                history["validation_scores_"].append(val_elbo)
+                line += f", validation ELBO = {val_elbo:.6g}"
+                no_improvement = no_improvement + 1 if val_elbo < best_val + self.tol else 0
+                if val_elbo > best_val:
+                    best_val = val_elbo
+                    best_theta = theta.copy()
+            else:
+                loss = -train_elbo
+                no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
+                best_loss = min(best_loss, loss)
+            if self.verbose:
+                if progress is not None:
+                    progress.close()
+                print(f"{line}, {time.perf_counter() - start_time:.2f} s", flush=True)
+            if not incremental and no_improvement > self.n_iter_no_change:
+                converged = True
+                if self.verbose:
+                    what = "Validation ELBO" if early else "Training loss"
+                    print(f"{what} did not improve more than tol={self.tol} for "
+                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                break
+
+        if early and best_theta is not None:
+            theta[...] = best_theta
+        if not incremental and not converged:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        self._set_fitted(net, be.to_host(theta), tracker, history, adam.state(be.to_host), early, best_loss, best_val)
+
+    def _set_fitted(self, net, theta, tracker, history, adam_state, early, best_loss, best_val) -> None:
+        """Assign every fitted attribute at once (host copies)."""
+        for name, value in self._theta_to_attributes(net, np.array(theta, copy=True)).items():
+            setattr(self, name, value)
+        self.elbo_ = tracker
+        self.loss_curve_ = history["loss_curve_"]
+        self.validation_scores_ = history["validation_scores_"]
+        self.n_iter_ = history["n_iter_"]
+        self.t_ = history["t_"]
+        self.best_loss_ = None if early else (float(best_loss) if np.isfinite(best_loss) else None)
+        self.best_validation_score_ = float(best_val) if early and np.isfinite(best_val) else None
+        self._adam_state = adam_state
+
+    # ------------------------------------------------------------ evaluation
+    def _evaluate(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, rng: Any) -> np.ndarray:
+        """Per-sample bound (float64, host), chunk by chunk.
+
+        ``importance=False``: the mean over k draws of log p(x | z_l) minus
+        the closed-form KL (Kingma & Welling 2013, eq. 10).  ``importance=True``
+        and k > 1: the importance-weighted bound
+        log 1/k sum_l p(x, z_l) / q(z_l | x) (Burda et al. 2016, eq. 8).
+        The noise is drawn in the same order in both cases, so k=1 of either
+        is the same number.
+        """
+        xp = be.xp
+        q = net.q
+        out = []
+        for lo in range(0, X.shape[0], CHUNK_ROWS):
+            Xc = X[lo : lo + CHUNK_ROWS]
+            mu, logvar = net.encode(Xc)
+            mu, logvar = mu.copy(), logvar.copy()
+            if importance and k > 1:
+                log_w = xp.empty((Xc.shape[0], k), dtype=xp.float64)
+            else:
+                kl = 0.5 * xp.sum(mu * mu + xp.exp(logvar) - 1 - logvar, axis=1, dtype=xp.float64)
+                acc = xp.zeros(Xc.shape[0], dtype=xp.float64)
+            for l in range(k):
+                eps = rng.standard_normal(mu.shape, dtype=mu.dtype)
+                z = net.reparameterize(mu, logvar, eps)
+                log_px = net.log_px(Xc, net.decode(z))
+                if importance and k > 1:
+                    # log p(z) - log q(z | x) = 1/2 sum_j (eps_j^2 + logvar_j - z_j^2)
+                    log_w[:, l] = log_px + 0.5 * xp.sum(eps * eps + logvar - z * z, axis=1, dtype=xp.float64)
+                else:
+                    acc += log_px
+            if importance and k > 1:
+                out.append(be.logsumexp(log_w, axis=1) - math.log(k))
+            else:
+                out.append(acc / k - kl)
+        return be.to_host(xp.concatenate(out)) if out else np.empty(0)
+
+    def _eval_rng(self, be: Backend) -> Any:
+        return be.rng(check_random_state(self.random_state))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Posterior means mu(x) of q(z | x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            In the dtype of the parameters (see ``dtype``).
+        """
+        check_is_fitted(self)
+        be, X = self._validate(X, reset=False, likelihood_data=False)
+        net = self._fitted_network(be)
+        parts = [net.encode(X[lo : lo + CHUNK_ROWS])[0].copy() for lo in range(0, X.shape[0], CHUNK_ROWS)]
+        return be.to_host(be.xp.concatenate(parts))
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Decoder means E[x | z] for given latent vectors.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent vectors z.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            sigmoid(logits) for the Bernoulli likelihood, the mean for the
+            Gaussian.
+        """
+        check_is_fitted(self)
+        dtype = self._fitted_dtype()
+        if not is_gpu_array(X):
+            X = check_array(X, dtype=dtype)
+        be = get_backend(self.device, X)
+        Z = be.asarray(X, dtype=dtype)
+        if Z.ndim != 2 or Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"inverse_transform expects latent vectors of shape (n_samples, "
+                f"{self.n_components}), got shape {Z.shape}."
+            )
+        net = self._fitted_network(be)
+        parts = [net.decoder_mean(net.decode(xp_c)) for xp_c in _chunks(Z)]
+        return be.to_host(be.xp.concatenate(parts))
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the generative model p(z) p(x | z).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            x ~ p(x | z): 0/1 values for the Bernoulli likelihood, Gaussian
+            draws otherwise.  Use ``inverse_transform(Z)`` for the means.
+        Z : ndarray of shape (n_samples, n_components)
+            The latent draws z ~ N(0, I).
+        """
+        check_is_fitted(self)
+        check_scalar(n_samples, "n_samples", (int, np.integer), low=1)
+        be = get_backend(self.device)
+        xp = be.xp
+        dtype = self._fitted_dtype()
+        rng = self._eval_rng(be)
+        net = self._fitted_network(be)
+        Z = rng.standard_normal((n_samples, self.n_components), dtype=dtype)
+        parts = []
+        for lo in range(0, n_samples, CHUNK_ROWS):
+            mean = net.decoder_mean(net.decode(Z[lo : lo + CHUNK_ROWS]))
+            if self.likelihood == "bernoulli":
+                x = (rng.random(mean.shape, dtype=dtype) < mean).astype(dtype)
+            else:
+                std = xp.exp(0.5 * net.decoder_log_var())
+                x = mean + std * rng.standard_normal(mean.shape, dtype=dtype)
+            parts.append(x)
+        return be.to_host(xp.concatenate(parts)), be.to_host(Z)
+
+    def elbo(self, X: Any, n_samples: int = 1) -> np.ndarray:
+        """Monte-Carlo estimate of the ELBO of each sample (nats).
+
+        ELBO(x) ~= 1/L sum_l log p(x | z_l) - KL(q(z | x) || p(z)), with the KL
+        in closed form (Kingma & Welling 2013, eq. 10) and L = ``n_samples``
+        draws z_l = mu + sigma eps_l.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+        n_samples : int, default=1
+            Number of noise draws L per sample.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples_X,), float64
+        """
+        check_is_fitted(self)
+        check_scalar(n_samples, "n_samples", (int, np.integer), low=1)
+        be, X = self._validate(X, reset=False)
+        return self._evaluate(be, self._fitted_network(be), X, int(n_samples), False, self._eval_rng(be))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Importance-weighted lower bound on log p(x) of each sample.
+
+        With k = ``n_importance``,
+
+            log p(x) >= L_k(x) = E[log 1/k sum_l p(x, z_l) / q(z_l | x)],
+
+        and L_1 <= L_k <= L_{k+1} -> log p(x) as k grows (Burda et al. 2016,
+        eq. 8 and Theorem 1).  For k=1 this is the ELBO, estimated with the
+        closed-form KL exactly as :meth:`elbo` (same noise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self)
+        be, X = self._validate(X, reset=False)
+        net = self._fitted_network(be)
+        return self._evaluate(be, net, X, int(self.n_importance), True, self._eval_rng(be))
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean of :meth:`score_samples`: the bound on log p(x) per sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+
+def _chunks(X: Any):
+    for lo in range(0, X.shape[0], CHUNK_ROWS):
+        yield X[lo : lo + CHUNK_ROWS]
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn at most every 0.5 s."""
+
+    def __init__(self, total: int, epoch: int) -> None:
+        self.total, self.epoch = total, epoch
+        self.start = self.last = time.perf_counter()
+
+    def update(self, done: int, elbo: float) -> None:
+        now = time.perf_counter()
+        if now - self.last < 0.5 and done < self.total:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / self.total)
+        rate = done / max(now - self.start, 1e-9)
+        eta = (self.total - done) / rate
+        sys.stderr.write(
+            f"\rEpoch {self.epoch} [{'=' * filled}{' ' * (width - filled)}] {done}/{self.total} "
+            f"ELBO {elbo:.4g}  eta {eta:.0f}s "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
