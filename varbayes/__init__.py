@@ -5,11 +5,12 @@ and one backend that runs the arithmetic on NumPy (CPU) or CuPy (GPU).
 """
 
 from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
-from .mixture import GaussianMixture
+from .mixture import BayesianGaussianMixture, GaussianMixture
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianGaussianMixture",
     "ELBODecreaseWarning",
     "ELBOTracker",
     "GaussianMixture",

@@ -230,8 +230,8 @@ def test_warm_start_continues_from_current_parameters():
 
 def test_n_init_keeps_the_best_initialisation():
     X = blobs(n=200, k=5, seed=9, spread=3.0)
-    one = GaussianMixture(5, init_params="random", random_state=0).fit(X)
-    many = GaussianMixture(5, init_params="random", random_state=0, n_init=4).fit(X)
+    one = GaussianMixture(5, init_params="random", random_state=0, max_iter=30).fit(X)
+    many = GaussianMixture(5, init_params="random", random_state=0, n_init=4, max_iter=30).fit(X)
     assert many.lower_bound_ >= one.lower_bound_
 
 

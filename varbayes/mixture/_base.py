@@ -107,12 +107,20 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """New parameters from the statistics; records the bound it reaches."""
 
     @abstractmethod
-    def _params_to_attributes(self, be: Backend, cov: Covariance, params: dict, dtype: np.dtype) -> dict:
-        """The fitted attributes (NumPy, in ``dtype``) of device parameters."""
+    def _params_to_attributes(
+        self, be: Backend, cov: Covariance, params: dict, stats: GaussianStats, dtype: np.dtype
+    ) -> dict:
+        """The fitted attributes (NumPy, in ``dtype``) of device parameters.
+
+        ``stats`` are those of the final E-step (the returned q(Z)).
+        """
 
     @abstractmethod
     def _attributes_to_params(self, be: Backend, cov: Covariance) -> dict:
         """Device parameters (float64) from the fitted attributes."""
+
+    def _prepare(self, be: Backend, X: Any, cov: Covariance) -> None:
+        """Set up what a fit needs from the data before initialising (e.g. priors)."""
 
     def _needs_initial_resp(self) -> bool:
         """Whether initialisation needs responsibilities from ``init_params``."""
@@ -195,6 +203,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         random_state = check_random_state(self.random_state)
         n_init = self.n_init if do_init else 1
         rtol = ASCENT_RTOL[np.dtype(X.dtype)]
+        self._prepare(be, X, cov)
 
         best = None
         best_bound = -np.inf
@@ -212,7 +221,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 params = self._attributes_to_params(be, cov)
 
             stats = self._e_step(be, cov, X, shift, chunk, params)
-            bound = self._record_e_step(be, cov, stats, params, tracker)
+            bound = initial_bound = self._record_e_step(be, cov, stats, params, tracker)
             bounds: list[float] = []
             converged = False
             n_iter = 0
@@ -225,8 +234,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 change = bound - prev
                 if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
                     print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
-                # Relative change; a decrease beyond rounding is never convergence.
-                if abs(change) < self.tol * max(1.0, abs(bound)) and change >= -tracker._tolerance(prev):
+                # The last gain relative to the gain since initialisation: free of
+                # the bound's scale and additive constants.  A decrease beyond
+                # rounding is never convergence.
+                if abs(change) < self.tol * abs(bound - initial_bound) and change >= -tracker._tolerance(prev):
                     converged = True
                     break
             if self.verbose:
@@ -234,9 +245,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 print(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
             if bound > best_bound or best is None:
                 best_bound = bound
-                best = (params, converged, n_iter, bounds, tracker)
+                best = (params, stats, converged, n_iter, bounds, tracker)
 
-        params, converged, n_iter, bounds, tracker = best
+        params, stats, converged, n_iter, bounds, tracker = best
         if not converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -244,7 +255,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 "degenerate data.",
                 ConvergenceWarning,
             )
-        attributes = self._params_to_attributes(be, cov, params, np.dtype(X.dtype))
+        attributes = self._params_to_attributes(be, cov, params, stats, np.dtype(X.dtype))
         attributes.update(
             converged_=converged,
             n_iter_=n_iter,
@@ -262,6 +273,23 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             return normalize_log_rho(be, self._log_rho(be, cov, Xc, local))
 
         return accumulate(be, cov, X, shift, chunk, resp_fn)
+
+    def _reg_allowance(self, be: Backend, cov: Covariance, stats: GaussianStats, old: Any, new: Any) -> float:
+        """How far the bound may fall in an update of the precisions because of reg_covar.
+
+        ``old`` and ``new`` are the Cholesky factors of (the expectation of)
+        each precision before and after the update.  With reg_covar = c the
+        update adds c N_k I to each scatter, which makes it the exact maximiser
+        of the penalised bound L - c/2 sum_k N_k E[tr(Lambda_k)], so
+        L_new >= L_old - c/2 sum_k N_k (E_old[tr Lambda_k] - E_new[tr Lambda_k]).
+        Returns that last sum per sample where positive; 0 for reg_covar = 0.
+        """
+        if self.reg_covar == 0:
+            return 0.0
+        xp = be.xp
+        change = cov.trace_precision(xp, old) - cov.trace_precision(xp, new)
+        penalty = 0.5 * self.reg_covar * xp.sum(stats.counts * change)
+        return max(0.0, be.scalar(penalty) / stats.n_samples)
 
     def _chunk_params(self, be: Backend, cov: Covariance, params: dict, shift: Any, dtype: Any) -> dict:
         """The E-step terms in the dtype of X, centres shifted like the chunks."""

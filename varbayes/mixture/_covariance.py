@@ -25,6 +25,7 @@ log |Lambda|^{1/2} = sum(log diag P).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,11 @@ class Covariance:
 
     def normalize(self, xp: Any, scatter: Any, counts: Any) -> Any:
         """Divide a scatter by the counts: S_k / N_k (S / N for 'tied')."""
-        raise NotImplementedError
+        return scatter / self.pooled(counts)[(...,) + (None,) * (len(self.shape) - 1)]
+
+    def pooled(self, counts: Any) -> Any:
+        """The counts behind each precision: N_k, or N = sum_k N_k for 'tied'."""
+        return counts
 
     def add_diagonal(self, xp: Any, cov: Any, value: Any) -> Any:
         """cov + value * I (value may be a scalar or one value per component)."""
@@ -123,6 +128,37 @@ class Covariance:
     def to_full(self, cov: np.ndarray) -> np.ndarray:
         """The (K, d, d) dense matrices of a covariance in this type's shape."""
         raise NotImplementedError
+
+    # -- conjugate prior of the precision (Wishart, or its Gamma analogues) ----
+    #
+    # Every type's precision prior is written with a degrees-of-freedom nu and
+    # an inverse scale W^{-1} in this type's shape: a Wishart W(W, nu) for
+    # 'full' and 'tied'; independent Gamma(nu/2, rate W^{-1}_j/2) per dimension
+    # for 'diag'; Gamma(d nu/2, rate d W^{-1}/2) for the single precision of
+    # 'spherical'.  Then E[Lambda] = nu W for all four, and the log-normaliser
+    # and E[log |Lambda|] differ only by the functions of nu below:
+    #   log B(nu, W)    = -nu/2 log |W| + log_norm_const(nu)      (Bishop B.79)
+    #   E[log |Lambda|] =       log |W| + expected_log_det_const(nu)  (B.81)
+    def log_norm_const(self, be: Backend, nu: Any) -> Any:
+        """The part of the precision prior's log-normaliser that depends on nu only."""
+        raise NotImplementedError
+
+    def expected_log_det_const(self, be: Backend, nu: Any) -> Any:
+        """E[log |Lambda|] - log |W|, a function of nu only."""
+        raise NotImplementedError
+
+    def student(self, nu: Any) -> tuple[Any, Any]:
+        """(degrees of freedom eta, precision factor s) of the posterior predictive.
+
+        The predictive of a component is a Student-t with ``eta`` degrees of
+        freedom and precision s beta / (1 + beta) W (Bishop (2006), eq. 10.82):
+        one d-dimensional t for 'full', 'tied' and 'spherical', and d
+        independent one-dimensional ts for 'diag' (see :attr:`factorized`).
+        """
+        raise NotImplementedError
+
+    #: Whether the predictive density factorises over dimensions ('diag').
+    factorized = False
 
     # -- shared helpers --------------------------------------------------------
     def mahalanobis(self, xp: Any, Xc: Any, centers: Any, prec_chol: Any) -> Any:
@@ -167,6 +203,17 @@ class _MatrixCovariance(Covariance):
     def log_det(self, xp, prec_chol):
         return xp.log(xp.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)
 
+    def log_norm_const(self, be, nu):
+        d = self.d
+        return -0.5 * nu * d * math.log(2.0) - be.multigammaln(0.5 * nu, d)
+
+    def expected_log_det_const(self, be, nu):
+        return self.d * math.log(2.0) + be.multidigamma(0.5 * nu, self.d)
+
+    def student(self, nu):
+        eta = nu + 1.0 - self.d
+        return eta, eta
+
     def check_precisions(self, be, precisions):
         if not np.allclose(precisions, np.swapaxes(precisions, -1, -2)):
             raise ValueError(f"'{self.name}' precisions_init should be symmetric.")
@@ -198,9 +245,6 @@ class FullCovariance(_MatrixCovariance):
 
     def weighted_outer(self, xp, u, v, w):
         return (w[:, None] * u)[:, :, None] * v[:, None, :]
-
-    def normalize(self, xp, scatter, counts):
-        return scatter / counts[:, None, None]
 
     def whiten(self, xp, Xc, centers, prec_chol):
         n, d = Xc.shape
@@ -241,6 +285,9 @@ class TiedCovariance(_MatrixCovariance):
 
     def normalize(self, xp, scatter, counts):
         return scatter / counts.sum()
+
+    def pooled(self, counts):
+        return counts.sum()
 
     def whiten(self, xp, Xc, centers, prec_chol):
         return (Xc @ prec_chol)[:, None, :] - (centers @ prec_chol)[None, :, :]
@@ -299,9 +346,6 @@ class DiagCovariance(_VectorCovariance):
     def weighted_outer(self, xp, u, v, w):
         return w[:, None] * u * v
 
-    def normalize(self, xp, scatter, counts):
-        return scatter / counts[:, None]
-
     def log_det(self, xp, prec_chol):
         return xp.log(prec_chol).sum(axis=1)
 
@@ -317,6 +361,19 @@ class DiagCovariance(_VectorCovariance):
     def to_full(self, cov):
         cov = np.asarray(cov)
         return cov[:, :, None] * np.eye(self.d)
+
+    def log_norm_const(self, be, nu):
+        d = self.d
+        return -0.5 * nu * d * math.log(2.0) - d * be.gammaln(0.5 * nu)
+
+    def expected_log_det_const(self, be, nu):
+        return self.d * (math.log(2.0) + be.digamma(0.5 * nu))
+
+    def student(self, nu):
+        return nu, nu
+
+    factorized = True
+
 
 
 class SphericalCovariance(_VectorCovariance):
@@ -341,9 +398,6 @@ class SphericalCovariance(_VectorCovariance):
     def weighted_outer(self, xp, u, v, w):
         return w * (u * v).mean(axis=1)
 
-    def normalize(self, xp, scatter, counts):
-        return scatter / counts
-
     def log_det(self, xp, prec_chol):
         return self.d * xp.log(prec_chol)
 
@@ -359,6 +413,18 @@ class SphericalCovariance(_VectorCovariance):
     def to_full(self, cov):
         cov = np.asarray(cov)
         return cov[:, None, None] * np.eye(self.d)
+
+    def log_norm_const(self, be, nu):
+        d = self.d
+        return -0.5 * nu * d * math.log(2.0 / d) - be.gammaln(0.5 * d * nu)
+
+    def expected_log_det_const(self, be, nu):
+        d = self.d
+        return d * (math.log(2.0 / d) + be.digamma(0.5 * d * nu))
+
+    def student(self, nu):
+        return self.d * nu, nu
+
 
 
 COVARIANCE_TYPES = {

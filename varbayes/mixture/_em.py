@@ -56,9 +56,11 @@ class GaussianMixture(BaseMixture):
         share one; 'diag': each has a diagonal one; 'spherical': each has one
         variance.
     tol : float, default=1e-3
-        Convergence threshold on the relative change of the per-sample bound:
-        iterations stop when |L_t - L_{t-1}| < tol * max(1, |L_t|) and the
-        change is not a decrease.
+        Convergence threshold on the relative change of the bound: iterations
+        stop when the last gain is at most ``tol`` times the gain since
+        initialisation, |L_t - L_{t-1}| < tol |L_t - L_0|, and is not a
+        decrease.  Relative to the progress rather than to |L_t|, so that
+        neither the data's scale nor the bound's constants change it.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, keeping them positive
         definite.
@@ -260,24 +262,10 @@ class GaussianMixture(BaseMixture):
             expected + entropy,
             "M",
             {"expected_complete_loglik": expected, "entropy": entropy},
-            allowance=self._reg_allowance(be, cov, stats, params, new),
+            allowance=self._reg_allowance(be, cov, stats, params["prec_chol"], new["prec_chol"]),
         )
         return new
 
-    def _reg_allowance(self, be: Backend, cov: Covariance, stats: GaussianStats, old: dict, new: dict) -> float:
-        """How far the bound may fall in an M-step because of reg_covar (nats/sample).
-
-        With reg_covar = c the M-step maximises the penalised bound
-        L(q, theta) - c/2 sum_k N_k tr(Lambda_k) exactly, so
-        L(q, theta_new) >= L(q, theta_old) - c/2 sum_k N_k (tr Lambda_k^old - tr Lambda_k^new).
-        The allowance is that last sum where positive; it is 0 for reg_covar = 0.
-        """
-        if self.reg_covar == 0:
-            return 0.0
-        xp = be.xp
-        change = cov.trace_precision(xp, old["prec_chol"]) - cov.trace_precision(xp, new["prec_chol"])
-        penalty = 0.5 * self.reg_covar * xp.sum(stats.counts * change)
-        return max(0.0, be.scalar(penalty) / stats.n_samples)
 
     def _record_e_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> float:
         bound = be.scalar(stats.log_norm) / stats.n_samples
@@ -291,7 +279,9 @@ class GaussianMixture(BaseMixture):
         return {"centers": params["means"], "prec_chol": params["prec_chol"], "log_const": log_const}
 
     # ------------------------------------------------------------ attributes
-    def _params_to_attributes(self, be: Backend, cov: Covariance, params: dict, dtype: np.dtype) -> dict:
+    def _params_to_attributes(
+        self, be: Backend, cov: Covariance, params: dict, stats: GaussianStats, dtype: np.dtype
+    ) -> dict:
         xp = be.xp
         host = {k: np.asarray(be.to_host(v), dtype=dtype) for k, v in params.items()}
         return {

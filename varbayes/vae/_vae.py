@@ -144,9 +144,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         Log-variance of the Gaussian decoder per feature (clipped to
         [-20, 20] when used); None for the Bernoulli likelihood.
     elbo_ : ELBOTracker
-        Training ELBO per epoch (step 'epoch', with the terms
-        'reconstruction', 'kl' and 'kl_weight'), and the validation ELBO
-        (step 'validation') with ``early_stopping``; nats per sample.
+        Training ELBO per epoch (nats per sample, averaged over the epoch's
+        minibatches, with KL weight 1) and its terms 'reconstruction',
+        'kl', 'kl_weight' and, with ``early_stopping``, 'validation_elbo'.
+        Not monotone (the optimisation is stochastic); its plot shows the raw
+        and a smoothed curve.
     loss_curve_ : list of float
         Negative training ELBO per epoch (nats per sample).
     validation_scores_ : list of float or None
@@ -466,7 +468,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     def _fit(self, be: Backend, X: Any, reset: bool, incremental: bool) -> None:
         xp = be.xp
-        rs = check_random_state(self.random_state)
+        if reset or not hasattr(self, "_random_state"):
+            # One stream per fit, continued by warm starts and partial_fit so
+            # that later calls do not replay the same shuffles and noise.
+            self._random_state = check_random_state(self.random_state)
+        rs = self._random_state
         n_samples, n_features = X.shape
         dtype = X.dtype
         early = self.early_stopping and not incremental
@@ -557,15 +563,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             history["n_iter_"] = epoch
             history["t_"] += n_train
             train_elbo = -(rec_total + kl_total) / n_train
-            tracker.record(train_elbo, "epoch", terms={
-                "reconstruction": -rec_total / n_train, "kl": kl_total / n_train, "kl_weight": w})
+            terms = {"reconstruction": -rec_total / n_train, "kl": kl_total / n_train, "kl_weight": w}
             history["loss_curve_"].append(-train_elbo)
-            line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {-rec_total / n_train:.6g}, KL {kl_total / n_train:.6g})"
+            line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {terms['reconstruction']:.6g}, KL {terms['kl']:.6g})"
             if early:
                 # Fixed noise for every validation pass: epochs are compared
                 # with common random numbers.
                 val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, be.rng(val_seed))))
-                tracker.record(val_elbo, "validation")
+                terms["validation_elbo"] = val_elbo
                 history["validation_scores_"].append(val_elbo)
                 line += f", validation ELBO = {val_elbo:.6g}"
                 no_improvement = no_improvement + 1 if val_elbo < best_val + self.tol else 0
@@ -576,6 +581,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 loss = -train_elbo
                 no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
                 best_loss = min(best_loss, loss)
+            # One record per epoch: the values are the training curve (raw and
+            # smoothed in its plot), the validation ELBO a term beside it.
+            tracker.record(train_elbo, "epoch", terms=terms)
             if self.verbose:
                 if progress is not None:
                     progress.close()
