@@ -359,6 +359,7 @@ class BayesianGaussianMixture(BaseMixture):
 
     # ------------------------------------------------------------ updates
     def _initialize(self, be: Backend, cov: Covariance, stats: GaussianStats | None, dtype: np.dtype) -> dict:
+        self._pending_allowance = 0.0
         params = {"weight_concentration": self._update_weights(be, stats)}
         params.update(self._update_gaussians(be, cov, stats))
         return params
@@ -407,20 +408,24 @@ class BayesianGaussianMixture(BaseMixture):
         if self.elbo_per_update:
             self._record(be, cov, stats, new, tracker, "q(pi)")
         new.update(self._update_gaussians(be, cov, stats))
+        xp = be.xp
+        allowance = self._reg_allowance(
+            be,
+            cov,
+            stats,
+            cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"])),
+            cov.scale(xp, new["prec_chol_W"], xp.sqrt(new["dof"])),
+        )
         if self.elbo_per_update:
-            xp = be.xp
-            allowance = self._reg_allowance(
-                be,
-                cov,
-                stats,
-                cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"])),
-                cov.scale(xp, new["prec_chol_W"], xp.sqrt(new["dof"])),
-            )
             self._record(be, cov, stats, new, tracker, "q(mu,Lambda)", allowance)
+            allowance = 0.0
+        # Once per iteration, the q(mu, Lambda) allowance goes with the next record.
+        self._pending_allowance = allowance
         return new
 
     def _record_e_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> float:
-        return self._record(be, cov, stats, params, tracker, "q(Z)" if self.elbo_per_update else "iter")
+        allowance, self._pending_allowance = getattr(self, "_pending_allowance", 0.0), 0.0
+        return self._record(be, cov, stats, params, tracker, "q(Z)" if self.elbo_per_update else "iter", allowance)
 
     def _record(self, be, cov, stats, params, tracker, step, allowance=0.0) -> float:
         terms = self._elbo_terms(be, cov, stats, params)

@@ -11,6 +11,7 @@ parameters, the fit loop and the public methods.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
@@ -38,6 +39,30 @@ DTYPES = ("float32", "float64", None)
 
 #: Rows per chunk in the prediction passes (bounded memory for any n_samples).
 CHUNK_ROWS = 1024
+
+#: Below this many multiply-adds in a batch's largest layer product, a CPU fit
+#: runs BLAS on one thread: for small GEMMs the threads' synchronisation costs
+#: more than it saves, and on a loaded machine it was measured 5-100x slower.
+SMALL_GEMM = 2**24
+
+_CONTROLLER = None
+
+
+def _limit_blas_threads(be: Backend, batch: int, sizes: list[int]) -> Any:
+    """A context that runs BLAS single-threaded for small layers on the CPU.
+
+    Uses threadpoolctl (a dependency of scikit-learn); a no-op on the GPU or
+    for layers large enough to gain from threads.
+    """
+    largest = max(a * b for a, b in zip(sizes, sizes[1:]))
+    if be.name != "cpu" or batch * largest >= SMALL_GEMM:
+        return contextlib.nullcontext()
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 class DivergenceError(ValueError):
@@ -178,6 +203,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
     clipped so that exp never overflows, and the Bernoulli log-likelihood is
     computed from logits as ``x a - softplus(a)``.  A NaN or infinite loss
     raises :class:`DivergenceError` (usually ``learning_rate`` is too high).
+
+    On the CPU, fits and prediction passes with small layers (largest layer
+    product under 2**24 multiply-adds per batch) run BLAS on one thread, where
+    threads cost more than they save; larger networks use the BLAS threads as
+    configured (e.g. with threadpoolctl).
 
     References
     ----------
@@ -437,7 +467,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         self._check_parameters()
         reset = not (self.warm_start and self._is_fitted())
         be, X = self._validate(X, reset=reset)
-        self._fit(be, X, reset=reset, incremental=False)
+        with self._blas_threads(be, X):
+            self._fit(be, X, reset=reset, incremental=False)
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> "VAE":
@@ -460,8 +491,19 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         self._check_parameters()
         reset = not self._is_fitted()
         be, X = self._validate(X, reset=reset)
-        self._fit(be, X, reset=reset, incremental=True)
+        with self._blas_threads(be, X):
+            self._fit(be, X, reset=reset, incremental=True)
         return self
+
+    def _blas_threads(self, be: Backend, X: Any) -> Any:
+        sizes = [X.shape[1], *self._hidden(), 2 * int(self.n_components)]
+        stack = contextlib.ExitStack()
+        stack.enter_context(_limit_blas_threads(be, self._batch_size(X.shape[0]), sizes))
+        # A diverging fit is detected (non-finite loss or parameters) and
+        # reported as DivergenceError, so NumPy's overflow warnings on the way
+        # there are noise.  (CuPy does not warn.)
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
+        return stack
 
     def _batch_size(self, n: int) -> int:
         return min(128, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
@@ -630,8 +672,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         The noise is drawn in the same order in both cases, so k=1 of either
         is the same number.
         """
+        with _limit_blas_threads(be, min(CHUNK_ROWS, X.shape[0]), net.encoder_sizes + net.decoder_sizes[1:]):
+            return self._evaluate_chunks(be, net, X, k, importance, rng)
+
+    def _evaluate_chunks(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, rng: Any) -> np.ndarray:
         xp = be.xp
-        q = net.q
         out = []
         for lo in range(0, X.shape[0], CHUNK_ROWS):
             Xc = X[lo : lo + CHUNK_ROWS]
@@ -675,7 +720,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         check_is_fitted(self)
         be, X = self._validate(X, reset=False, likelihood_data=False)
         net = self._fitted_network(be)
-        parts = [net.encode(X[lo : lo + CHUNK_ROWS])[0].copy() for lo in range(0, X.shape[0], CHUNK_ROWS)]
+        with _limit_blas_threads(be, min(CHUNK_ROWS, X.shape[0]), net.encoder_sizes):
+            parts = [net.encode(X[lo : lo + CHUNK_ROWS])[0].copy() for lo in range(0, X.shape[0], CHUNK_ROWS)]
         return be.to_host(be.xp.concatenate(parts))
 
     def inverse_transform(self, X: Any) -> np.ndarray:
@@ -704,7 +750,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 f"{self.n_components}), got shape {Z.shape}."
             )
         net = self._fitted_network(be)
-        parts = [net.decoder_mean(net.decode(xp_c)) for xp_c in _chunks(Z)]
+        with _limit_blas_threads(be, min(CHUNK_ROWS, Z.shape[0]), net.decoder_sizes):
+            parts = [net.decoder_mean(net.decode(chunk)) for chunk in _chunks(Z)]
         return be.to_host(be.xp.concatenate(parts))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,389 @@
+"""BayesianGaussianMixture (CAVI) against scikit-learn, Monte Carlo and the mathematics of CAVI."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.mixture
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats as ss
+from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from varbayes import BayesianGaussianMixture
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+PRIORS = ["dirichlet_process", "dirichlet_distribution"]
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def blobs(n=200, d=2, k=3, seed=0, spread=6.0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=spread, size=(k, d))
+    labels = rng.integers(k, size=n)
+    return (centers[labels] + rng.normal(size=(n, d))).astype(dtype)
+
+
+# ------------------------------------------------------------ vs scikit-learn
+@pytest.mark.parametrize("prior", PRIORS)
+def test_full_covariance_matches_sklearn_iteration_for_iteration(prior):
+    X = blobs(n=300, d=3, seed=1)
+    kw = dict(n_components=5, weight_concentration_prior_type=prior, random_state=0, max_iter=30, tol=0.0)
+    ours = BayesianGaussianMixture(**kw).fit(X)
+    ref = sklearn.mixture.BayesianGaussianMixture(**kw).fit(X)
+    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_", "degrees_of_freedom_", "mean_precision_"):
+        np.testing.assert_allclose(getattr(ours, attr), getattr(ref, attr), rtol=1e-8, atol=1e-10, err_msg=attr)
+    np.testing.assert_allclose(np.asarray(ours.weight_concentration_), np.asarray(ref.weight_concentration_), rtol=1e-8)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+def test_converged_weights_and_means_agree_with_sklearn(prior):
+    X = blobs(n=600, d=2, k=3, seed=2, spread=8.0)
+    kw = dict(n_components=6, weight_concentration_prior_type=prior, random_state=0, max_iter=1000)
+    ours = BayesianGaussianMixture(**kw).fit(X)
+    ref = sklearn.mixture.BayesianGaussianMixture(**kw).fit(X)
+    assert ours.converged_ and ref.converged_
+    order_o, order_r = np.argsort(ours.weights_), np.argsort(ref.weights_)
+    np.testing.assert_allclose(ours.weights_[order_o], ref.weights_[order_r], atol=2e-3)
+    big = ours.weights_[order_o] > 0.05
+    np.testing.assert_allclose(ours.means_[order_o][big], ref.means_[order_r][big], atol=1e-2)
+
+
+# ------------------------------------------------------------ the bound by Monte Carlo
+def _log_joint_globals_mc(est, X, resp, rng, n_draws):
+    """Monte Carlo of E_q[log p(X, Z, pi, mu, Lambda) - log q(pi, mu, Lambda)] - E_q[log q(Z)],
+    with the expectation over Z taken exactly and over the globals by sampling q with scipy."""
+    n, d = X.shape
+    K = est.n_components
+    ct = est.covariance_type
+    nu, beta, m = np.broadcast_to(est.degrees_of_freedom_, (K,)), est.mean_precision_, est.means_
+    W_inv = est.covariances_ * (est.degrees_of_freedom_ if ct == "tied" else _per_k(nu, est.covariances_))
+    a0, b0, m0, nu0, W0_inv = (
+        est.weight_concentration_prior_,
+        est.mean_precision_prior_,
+        est.mean_prior_,
+        est.degrees_of_freedom_prior_,
+        est.covariance_prior_,
+    )
+    entropy = -np.sum(resp * np.log(np.clip(resp, 1e-300, None)))
+    total = np.empty(n_draws)
+    for s in range(n_draws):
+        lp = 0.0  # log p(globals) - log q(globals)
+        if est.weight_concentration_prior_type == "dirichlet_distribution":
+            alpha = est.weight_concentration_
+            pi = rng.dirichlet(alpha)
+            lp += ss.dirichlet(np.full(K, a0)).logpdf(pi) - ss.dirichlet(alpha).logpdf(pi)
+        else:
+            a, b = est.weight_concentration_
+            v = rng.beta(a, b)
+            lp += np.sum(ss.beta(1.0, a0).logpdf(v) - ss.beta(a, b).logpdf(v))
+            pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
+        precisions = _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng)
+        lp += precisions["log_prior_minus_q"]
+        loglik = np.empty((n, K))
+        for k in range(K):
+            Lam = precisions["Lambda"][k]
+            mu = rng.multivariate_normal(m[k], np.linalg.inv(beta[k] * Lam))
+            lp += ss.multivariate_normal(m0, np.linalg.inv(b0 * Lam)).logpdf(mu)
+            lp -= ss.multivariate_normal(m[k], np.linalg.inv(beta[k] * Lam)).logpdf(mu)
+            loglik[:, k] = np.log(pi[k]) + ss.multivariate_normal(mu, np.linalg.inv(Lam)).logpdf(X)
+        total[s] = np.sum(resp * loglik) + lp + entropy
+    return total / n
+
+
+def _per_k(nu, cov):
+    return nu.reshape((-1,) + (1,) * (cov.ndim - 1))
+
+
+def _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng):
+    """Draw each component's precision from q and return log p - log q, with scipy.stats."""
+    if ct in ("full", "tied"):
+        blocks = [W_inv] if ct == "tied" else list(W_inv)
+        dofs = [nu[0]] if ct == "tied" else list(nu)
+        mats, lp = [], 0.0
+        for Winv, df in zip(blocks, dofs):
+            q = ss.wishart(df=df, scale=np.linalg.inv(Winv))
+            L = q.rvs(random_state=rng).reshape(d, d)
+            lp += ss.wishart(df=nu0, scale=np.linalg.inv(W0_inv)).logpdf(L) - q.logpdf(L)
+            mats.append(L)
+        return {"Lambda": mats * K if ct == "tied" else mats, "log_prior_minus_q": lp}
+    if ct == "diag":
+        shape, rate = nu[:, None] / 2 * np.ones(d), W_inv / 2
+        shape0, rate0 = nu0 / 2, W0_inv / 2
+    else:  # one precision per component, shared by the d dimensions
+        shape, rate = d * nu / 2, d * W_inv / 2
+        shape0, rate0 = d * nu0 / 2, d * W0_inv / 2
+    lam = rng.gamma(shape, 1.0 / rate)
+    lp = np.sum(ss.gamma(shape0, scale=1 / rate0).logpdf(lam) - ss.gamma(shape, scale=1 / rate).logpdf(lam))
+    mats = [np.diag(lam[k]) if ct == "diag" else lam[k] * np.eye(d) for k in range(K)]
+    return {"Lambda": mats, "log_prior_minus_q": lp}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_complete_elbo_equals_monte_carlo_estimate(cov_type, prior):
+    X = blobs(n=40, d=2, k=2, seed=3, spread=3.0)
+    est = BayesianGaussianMixture(
+        n_components=3, covariance_type=cov_type, weight_concentration_prior_type=prior, random_state=0, max_iter=5
+    ).fit(X)
+    resp = est.predict_proba(X)
+    mc = _log_joint_globals_mc(est, X, resp, np.random.default_rng(0), n_draws=600)
+    stderr = mc.std() / np.sqrt(mc.size)
+    assert abs(mc.mean() - est.lower_bound_) < 4 * stderr + 1e-3, (mc.mean(), est.lower_bound_, stderr)
+    # The terms add up to the bound.
+    t = est.elbo_.terms
+    total = t["expected_loglik"] + t["expected_log_pz"] - t["kl_weights"] - t["kl_gaussian"] + t["entropy_z"]
+    np.testing.assert_allclose(total, est.elbo_.values, rtol=1e-12)
+    assert np.all(t["kl_weights"] >= 0) and np.all(t["kl_gaussian"] >= 0) and np.all(t["entropy_z"] >= 0)
+
+
+# ------------------------------------------------------------ coordinate ascent
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(20, 120),
+    d=st.integers(1, 3),
+    k=st.integers(1, 4),
+    cov_type=st.sampled_from(COV_TYPES),
+    prior=st.sampled_from(PRIORS),
+)
+def test_every_coordinate_update_is_an_ascent_step(seed, n, d, k, cov_type, prior):
+    X = blobs(n=n, d=d, k=max(k - 1, 1), seed=seed, spread=3.0)
+    est = BayesianGaussianMixture(
+        n_components=k,
+        covariance_type=cov_type,
+        weight_concentration_prior_type=prior,
+        random_state=seed,
+        reg_covar=0.0,
+        max_iter=15,
+        elbo_per_update=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)  # ELBODecreaseWarning is an error in this suite
+    t = est.elbo_
+    assert t.steps[:4] == ["q(Z)", "q(pi)", "q(mu,Lambda)", "q(Z)"]
+    assert len(t) == 1 + 3 * est.n_iter_
+    assert np.all(t.allowances == 0.0)
+    assert t.is_monotone()
+
+
+def test_reg_covar_lowers_the_bound_only_within_the_allowance():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:400] / 16.0
+    est = BayesianGaussianMixture(
+        n_components=5, covariance_type="diag", reg_covar=1e-2, elbo_per_update=True, random_state=0, max_iter=60
+    ).fit(X)
+    t = est.elbo_
+    drops = -np.diff(t.values)
+    assert np.all(drops <= t.allowances[1:] + 1e-9 * np.abs(t.values[:-1]))
+    steps = np.asarray(t.steps)
+    assert np.all(t.allowances[steps != "q(mu,Lambda)"] == 0.0)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_chunked_fit_equals_single_chunk_fit(cov_type):
+    X = blobs(n=211, d=3, seed=4)
+    kw = dict(n_components=4, covariance_type=cov_type, random_state=0, max_iter=20, tol=0.0)
+    a = BayesianGaussianMixture(chunk_size=10_000, **kw).fit(X)
+    b = BayesianGaussianMixture(chunk_size=17, **kw).fit(X)
+    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(b, attr), getattr(a, attr), rtol=1e-10, atol=1e-12)
+    assert b.lower_bound_ == pytest.approx(a.lower_bound_, rel=1e-12)
+
+
+# ------------------------------------------------------------ predictive density
+@pytest.mark.slow
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_predictive_density_equals_monte_carlo_over_q(cov_type, prior):
+    """score_samples = log E_q[sum_k pi_k N(x | mu_k, Lambda_k^{-1})], checked by sampling q."""
+    X = blobs(n=25, d=2, k=2, seed=5, spread=3.0)
+    est = BayesianGaussianMixture(
+        n_components=2,
+        covariance_type=cov_type,
+        weight_concentration_prior_type=prior,
+        degrees_of_freedom_prior=4.0,  # tame prior draws for the Monte Carlo
+        random_state=0,
+        max_iter=10,
+    ).fit(X)
+    points = np.array([[0.0, 0.0], [1.0, -2.0], X[0]])
+    rng = np.random.default_rng(1)
+    K, d = 2, 2
+    nu = np.broadcast_to(est.degrees_of_freedom_, (K,))
+    W_inv = est.covariances_ * (est.degrees_of_freedom_ if cov_type == "tied" else _per_k(nu, est.covariances_))
+    draws = []
+    for _ in range(2000):
+        if prior == "dirichlet_distribution":
+            pi = rng.dirichlet(est.weight_concentration_)
+            extra = 0.0
+        else:
+            v = rng.beta(*est.weight_concentration_)
+            pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
+            extra = np.prod(1 - v)  # mass beyond K: a new component from the prior
+        prec = _draw_precisions(cov_type, nu, W_inv, est.degrees_of_freedom_prior_, est.covariance_prior_, d, K, rng)
+        dens = np.zeros(len(points))
+        for k in range(K):
+            mu = rng.multivariate_normal(est.means_[k], np.linalg.inv(est.mean_precision_[k] * prec["Lambda"][k]))
+            dens += pi[k] * ss.multivariate_normal(mu, np.linalg.inv(prec["Lambda"][k])).pdf(points)
+        if extra:
+            nu0, W0_inv = est.degrees_of_freedom_prior_, np.asarray(est.covariance_prior_)
+            prior_inv = W0_inv if cov_type == "tied" else W0_inv[None]
+            p0 = _draw_precisions(cov_type, np.full(1, nu0), prior_inv, nu0, W0_inv, d, 1, rng)["Lambda"][0]
+            mu0 = rng.multivariate_normal(est.mean_prior_, np.linalg.inv(est.mean_precision_prior_ * p0))
+            dens += extra * ss.multivariate_normal(mu0, np.linalg.inv(p0)).pdf(points)
+        draws.append(dens)
+    draws = np.asarray(draws)
+    mc = draws.mean(0)
+    stderr = draws.std(0) / np.sqrt(len(draws))
+    ours = np.exp(est.score_samples(points))
+    assert np.all(np.abs(ours - mc) < 4 * stderr + 1e-4 * mc), (ours, mc, stderr)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_predictive_density_integrates_to_one(cov_type):
+    X = blobs(n=30, d=2, k=2, seed=6, spread=3.0)
+    est = BayesianGaussianMixture(n_components=3, covariance_type=cov_type, random_state=0).fit(X)
+    grid = np.linspace(-40, 40, 801)
+    xx, yy = np.meshgrid(grid, grid)
+    dens = np.exp(est.score_samples(np.column_stack([xx.ravel(), yy.ravel()])))
+    assert dens.sum() * (grid[1] - grid[0]) ** 2 == pytest.approx(1.0, abs=2e-3)
+
+
+def test_predictive_beats_sklearn_plug_in_density_on_held_out_data():
+    rng = np.random.default_rng(7)
+    wins = 0
+    for seed in range(5):
+        X = blobs(n=530, d=3, k=3, seed=seed, spread=4.0)
+        train, test = X[:30], X[30:]  # little data: posterior uncertainty matters
+        kw = dict(n_components=4, random_state=seed, max_iter=500)
+        ours = BayesianGaussianMixture(**kw).fit(train).score(test)
+        ref = sklearn.mixture.BayesianGaussianMixture(**kw).fit(train).score(test)
+        wins += ours > ref
+    assert wins == 5
+
+
+def test_pruning_empties_superfluous_components():
+    X = blobs(n=500, d=2, k=2, seed=8, spread=10.0)
+    est = BayesianGaussianMixture(
+        n_components=8, weight_concentration_prior=1e-3, weight_concentration_prior_type="dirichlet_distribution",
+        random_state=0, max_iter=1000,
+    ).fit(X)
+    assert est.n_effective_components_ == 2
+    assert np.sort(est.weights_)[:-2].sum() < 1e-2
+    np.testing.assert_allclose(est.expected_counts_.sum(), 500)
+
+
+def test_sample_draws_from_the_predictive():
+    X = blobs(n=400, d=2, k=2, seed=9, spread=8.0)
+    est = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+    Xs, ys = est.sample(20_000)
+    assert Xs.shape == (20_000, 2) and ys.shape == (20_000,)
+    for k in range(2):
+        np.testing.assert_allclose(Xs[ys == k].mean(0), est.means_[k], atol=0.1)
+    # The sample's average log predictive density matches the density's own expectation.
+    assert np.mean(est.score_samples(Xs)) == pytest.approx(np.mean(est.score_samples(est.sample(20_000)[0])), abs=0.05)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_float32_stays_float32(cov_type):
+    X = blobs(seed=10, dtype=np.float32)
+    est = BayesianGaussianMixture(n_components=3, covariance_type=cov_type, random_state=0).fit(X)
+    for attr in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "mean_precision_"):
+        assert getattr(est, attr).dtype == np.float32, attr
+    assert est.predict_proba(X).dtype == np.float32
+    assert est.score_samples(X).dtype == np.float32
+    ref = BayesianGaussianMixture(n_components=3, covariance_type=cov_type, random_state=0).fit(X.astype(np.float64))
+    assert est.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-4)
+
+
+def test_warm_start_continues():
+    X = blobs(seed=11)
+    est = BayesianGaussianMixture(n_components=3, random_state=0, max_iter=3, tol=0.0, warm_start=True)
+    est.fit(X)
+    first = est.lower_bound_
+    est.fit(X)
+    cold = BayesianGaussianMixture(n_components=3, random_state=0, max_iter=6, tol=0.0).fit(X)
+    assert est.lower_bound_ >= first
+    np.testing.assert_allclose(est.means_, cold.means_, rtol=1e-8)
+
+
+# ------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"weight_concentration_prior_type": "pitman_yor"}, "weight_concentration_prior_type"),
+        ({"weight_concentration_prior": 0.0}, "weight_concentration_prior"),
+        ({"mean_precision_prior": -1.0}, "mean_precision_prior"),
+        ({"degrees_of_freedom_prior": 1.0}, "degrees_of_freedom_prior"),
+        ({"degrees_of_freedom_prior": 0.0, "covariance_type": "diag"}, "degrees_of_freedom_prior"),
+        ({"mean_prior": [0.0, 0.0, 0.0]}, "mean_prior"),
+        ({"covariance_prior": [[1.0, 2.0], [2.0, 1.0]]}, "positive definite"),
+        ({"covariance_prior": [[1.0, 0.5], [0.0, 1.0]]}, "symmetric"),
+        ({"covariance_prior": [1.0, -1.0], "covariance_type": "diag"}, "positive"),
+        ({"covariance_prior": -2.0, "covariance_type": "spherical"}, "positive"),
+        ({"covariance_prior": np.eye(3)}, "shape"),
+        ({"elbo_per_update": "yes"}, "elbo_per_update"),
+    ],
+)
+def test_invalid_priors_are_clear_errors(params, match):
+    est = BayesianGaussianMixture(n_components=2, **params)
+    with pytest.raises(ValueError, match=match):
+        est.fit(blobs(n=30, seed=12))
+    assert not hasattr(est, "means_")
+
+
+def test_degrees_of_freedom_between_d_minus_one_and_d_is_accepted_for_diag():
+    X = blobs(n=50, d=3, seed=13)
+    est = BayesianGaussianMixture(n_components=2, covariance_type="diag", degrees_of_freedom_prior=0.5).fit(X)
+    assert np.isfinite(est.lower_bound_)
+
+
+def test_singular_default_covariance_prior():
+    X = blobs(n=60, d=3, seed=14)
+    X[:, 2] = 1.0  # a constant feature
+    with pytest.raises(ValueError, match="covariance_prior"):
+        BayesianGaussianMixture(n_components=2, reg_covar=0.0).fit(X)
+    est = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)  # reg_covar keeps the prior proper
+    assert np.isfinite(est.lower_bound_)
+    assert est.covariance_prior_[2, 2] == pytest.approx(1e-6)
+
+
+# ------------------------------------------------------------ scikit-learn machinery
+@parametrize_with_checks([BayesianGaussianMixture(), BayesianGaussianMixture(covariance_type="spherical", n_components=2)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_grid_search_over_n_components():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(15).permutation(blobs(n=300, k=3, seed=15, spread=8.0))
+    pipe = make_pipeline(StandardScaler(), BayesianGaussianMixture(random_state=0, max_iter=300))
+    search = GridSearchCV(pipe, {"bayesiangaussianmixture__n_components": [1, 3]}, cv=3).fit(X)
+    assert search.best_params_ == {"bayesiangaussianmixture__n_components": 3}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_gpu_fit_equals_cpu_fit(cov_type, prior):
+    import cupy
+
+    X = blobs(n=300, d=3, seed=16)
+    kw = dict(n_components=4, covariance_type=cov_type, weight_concentration_prior_type=prior,
+              random_state=0, max_iter=20, tol=0.0)
+    cpu = BayesianGaussianMixture(**kw).fit(X)
+    gpu = BayesianGaussianMixture(**kw).fit(cupy.asarray(X))
+    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert isinstance(getattr(gpu, attr), np.ndarray)
+        np.testing.assert_allclose(getattr(gpu, attr), getattr(cpu, attr), rtol=1e-8, atol=1e-10)
+    assert gpu.lower_bound_ == pytest.approx(cpu.lower_bound_, rel=1e-10)
+    np.testing.assert_allclose(gpu.score_samples(cupy.asarray(X)), cpu.score_samples(X), rtol=1e-8)
