@@ -1,19 +1,24 @@
 """varbayes: variational inference with the scikit-learn API.
 
-Exact EM for Gaussian mixtures, one ELBO tracker shared by every estimator,
-and one backend that runs the arithmetic on NumPy (CPU) or CuPy (GPU).
+Exact EM for Gaussian mixtures (GaussianMixture), coordinate-ascent
+mean-field VB (BayesianGaussianMixture), an amortised, stochastic VAE (VAE),
+one ELBO tracker shared by all of them, and one backend that runs the
+arithmetic on NumPy (CPU) or CuPy (GPU).
 """
 
 from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
 from .mixture import BayesianGaussianMixture, GaussianMixture
+from .vae import VAE, DivergenceError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BayesianGaussianMixture",
+    "DivergenceError",
     "ELBODecreaseWarning",
     "ELBOTracker",
     "GaussianMixture",
+    "VAE",
     "plot_elbo",
     "__version__",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 def _demo_models(seed: int) -> list[tuple[str, Callable[[], Any]]]:
     """(label, factory) of each estimator the demo fits."""
-    from varbayes import GaussianMixture
+    from varbayes import VAE, BayesianGaussianMixture, GaussianMixture
 
     return [
         (
@@ -29,6 +29,20 @@ def _demo_models(seed: int) -> list[tuple[str, Callable[[], Any]]]:
         (
             "GaussianMixture (EM, diag)",
             lambda: GaussianMixture(n_components=10, covariance_type="diag", reg_covar=1e-2, tol=1e-5, random_state=seed),
+        ),
+        (
+            "BayesianGaussianMixture (CAVI, diag)",
+            lambda: BayesianGaussianMixture(
+                n_components=20, covariance_type="diag", weight_concentration_prior=1e-2,
+                degrees_of_freedom_prior=2.0, reg_covar=1e-2,
+                random_state=seed, max_iter=300,
+            ),
+        ),
+        (
+            "VAE (Bernoulli, 64-128-8)",
+            lambda: VAE(
+                n_components=8, hidden_layer_sizes=(128,), likelihood="bernoulli", max_iter=30, random_state=seed
+            ),
         ),
     ]
 
