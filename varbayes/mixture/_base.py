@@ -274,6 +274,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         return accumulate(be, cov, X, shift, chunk, resp_fn)
 
+    @staticmethod
+    def _counts(stats: GaussianStats) -> Any:
+        """N_k + 10 eps, as scikit-learn: keeps an empty component's mean finite."""
+        return stats.counts + 10 * np.finfo(stats.dtype).eps
+
     def _reg_allowance(self, be: Backend, cov: Covariance, stats: GaussianStats, old: Any, new: Any) -> float:
         """How far the bound may fall in an update of the precisions because of reg_covar.
 

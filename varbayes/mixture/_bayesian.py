@@ -364,10 +364,6 @@ class BayesianGaussianMixture(BaseMixture):
         params.update(self._update_gaussians(be, cov, stats))
         return params
 
-    def _counts(self, stats: GaussianStats) -> Any:
-        # As scikit-learn: 10 eps keeps an empty component's mean finite.
-        return stats.counts + 10 * np.finfo(stats.dtype).eps
-
     def _update_weights(self, be: Backend, stats: GaussianStats) -> Any:
         """q(pi): alpha_k = alpha_0 + N_k (Bishop eq. 10.58), or the sticks'
         a_k = 1 + N_k, b_k = gamma_0 + sum_{j>k} N_j."""

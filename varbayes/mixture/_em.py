@@ -225,11 +225,6 @@ class GaussianMixture(BaseMixture):
             params["prec_chol"] = cov.precision_cholesky(be, params["covariances"])
         return params
 
-    @staticmethod
-    def _counts(stats: GaussianStats) -> Any:
-        # As scikit-learn: 10 eps keeps an empty component's mean finite.
-        return stats.counts + 10 * np.finfo(stats.dtype).eps
-
     def _estimate_parameters(self, be: Backend, cov: Covariance, stats: GaussianStats) -> dict:
         """Maximum-likelihood parameters given the statistics (Bishop eqs. 9.24-9.26)."""
         xp = be.xp
