@@ -196,7 +196,8 @@ class Backend:
         """
         xp = self.xp
         d = L.shape[-1]
-        eye = xp.broadcast_to(xp.eye(d, dtype=L.dtype), L.shape)
+        # A real (contiguous) identity stack: CuPy's batched solve wants one.
+        eye = xp.array(xp.broadcast_to(xp.eye(d, dtype=L.dtype), L.shape))
         return xp.swapaxes(self.solve_triangular(L, eye, lower=True), -1, -2)
 
     # -- random numbers ----------------------------------------------------

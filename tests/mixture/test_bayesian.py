@@ -225,16 +225,18 @@ def test_predictive_density_equals_monte_carlo_over_q(cov_type, prior):
         else:
             v = rng.beta(*est.weight_concentration_)
             pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
-            extra = np.prod(1 - v)  # mass beyond K: a new component from the prior
+            extra = np.prod(1 - v)  # mass beyond K: a new component
         prec = _draw_precisions(cov_type, nu, W_inv, est.degrees_of_freedom_prior_, est.covariance_prior_, d, K, rng)
         dens = np.zeros(len(points))
         for k in range(K):
             mu = rng.multivariate_normal(est.means_[k], np.linalg.inv(est.mean_precision_[k] * prec["Lambda"][k]))
             dens += pi[k] * ss.multivariate_normal(mu, np.linalg.inv(prec["Lambda"][k])).pdf(points)
         if extra:
-            nu0, W0_inv = est.degrees_of_freedom_prior_, np.asarray(est.covariance_prior_)
-            prior_inv = W0_inv if cov_type == "tied" else W0_inv[None]
-            p0 = _draw_precisions(cov_type, np.full(1, nu0), prior_inv, nu0, W0_inv, d, 1, rng)["Lambda"][0]
+            if cov_type == "tied":  # its precision is the shared Lambda, drawn from q
+                p0 = prec["Lambda"][0]
+            else:  # its precision is drawn from the prior
+                nu0, W0_inv = est.degrees_of_freedom_prior_, np.asarray(est.covariance_prior_)
+                p0 = _draw_precisions(cov_type, np.full(1, nu0), W0_inv[None], nu0, W0_inv, d, 1, rng)["Lambda"][0]
             mu0 = rng.multivariate_normal(est.mean_prior_, np.linalg.inv(est.mean_precision_prior_ * p0))
             dens += extra * ss.multivariate_normal(mu0, np.linalg.inv(p0)).pdf(points)
         draws.append(dens)
@@ -311,6 +313,24 @@ def test_warm_start_continues():
     cold = BayesianGaussianMixture(n_components=3, random_state=0, max_iter=6, tol=0.0).fit(X)
     assert est.lower_bound_ >= first
     np.testing.assert_allclose(est.means_, cold.means_, rtol=1e-8)
+
+
+def test_an_exact_fixed_point_counts_as_converged():
+    X = blobs(n=100, d=2, k=1, seed=17)
+    est = BayesianGaussianMixture(n_components=1, random_state=0).fit(X)
+    assert est.converged_ and est.n_iter_ < 10
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_float32_predictions_agree_with_float64_far_from_the_origin(cov_type):
+    # The data as float32 holds them; the float64 reference sees the same values.
+    X = (blobs(n=300, d=2, k=2, seed=18, spread=4.0) * 0.01 + 1e3).astype(np.float32).astype(np.float64)
+    est = BayesianGaussianMixture(n_components=2, covariance_type=cov_type, random_state=0).fit(X)
+    est32 = BayesianGaussianMixture(n_components=2, covariance_type=cov_type, random_state=0)
+    est32.__dict__.update(est.__dict__)  # same parameters; only the data's dtype differs
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(est32.predict_proba(X32), est.predict_proba(X), atol=1e-4)
+    np.testing.assert_allclose(est32.score_samples(X32), est.score_samples(X), atol=1e-3)
 
 
 # ------------------------------------------------------------ errors

@@ -208,6 +208,24 @@ def test_hot_path_does_not_upcast_float32():
     assert gm._log_rho(be, cov, X[:10], local).dtype == np.float32
 
 
+def test_an_exact_fixed_point_counts_as_converged():
+    X = blobs(n=300, d=2, k=3, seed=30, spread=200.0)  # k-means gives exact 0/1 responsibilities
+    for k in (1, 3):
+        gm = GaussianMixture(k, random_state=0).fit(X)
+        assert gm.converged_ and gm.n_iter_ < 10
+
+
+def test_float32_predictions_agree_with_float64_far_from_the_origin():
+    # The data as float32 holds them; the float64 reference sees the same values.
+    X = (blobs(n=300, d=2, k=2, seed=31) * 0.01 + 1e3).astype(np.float32).astype(np.float64)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    X32 = X.astype(np.float32)
+    gm32 = GaussianMixture(2)
+    gm32.__dict__.update(gm.__dict__)  # same parameters; only the data's dtype differs
+    np.testing.assert_allclose(gm32.predict_proba(X32), gm.predict_proba(X), atol=1e-4)
+    np.testing.assert_allclose(gm32.score_samples(X32), gm.score_samples(X), atol=1e-3)
+
+
 def test_integer_input_is_converted_to_float64():
     X = np.round(blobs(seed=7) * 10).astype(np.int64)
     gm = GaussianMixture(2, random_state=0).fit(X)

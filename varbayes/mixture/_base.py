@@ -199,7 +199,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         n_samples, n_features = X.shape
         cov = get_covariance(self.covariance_type, self.n_components, n_features)
         chunk = self._chunk_rows(be, X)
-        shift = X.sum(axis=0, dtype=xp.float64) / n_samples
+        shift = self._representable_shift(X.sum(axis=0, dtype=xp.float64) / n_samples, X.dtype)
         random_state = check_random_state(self.random_state)
         n_init = self.n_init if do_init else 1
         rtol = ASCENT_RTOL[np.dtype(X.dtype)]
@@ -237,7 +237,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 # The last gain relative to the gain since initialisation: free of
                 # the bound's scale and additive constants.  A decrease beyond
                 # rounding is never convergence.
-                if abs(change) < self.tol * abs(bound - initial_bound) and change >= -tracker._tolerance(prev):
+                # tol = 0 never converges (runs max_iter, as scikit-learn); an
+                # exact fixed point (no gain at all) does for any tol > 0.
+                if (
+                    self.tol > 0
+                    and abs(change) <= self.tol * abs(bound - initial_bound)
+                    and change >= -tracker._tolerance(prev)
+                ):
                     converged = True
                     break
             if self.verbose:
@@ -355,19 +361,41 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return resp_fn
 
     # ------------------------------------------------------------ prediction
-    def _device_params(self, be: Backend, cov: Covariance, dtype: Any) -> dict:
-        return self._chunk_params(be, cov, self._attributes_to_params(be, cov), None, dtype)
+    @staticmethod
+    def _representable_shift(shift: Any, dtype: Any) -> Any:
+        """Round a float64 shift to the dtype of X, so that chunks (shifted in
+        that dtype) and parameters (shifted in float64) move by the same amount."""
+        return shift.astype(dtype).astype(shift.dtype)
 
-    def _chunked_log_rho(self, X: Any):
-        """Validate X, then yield (rows, log_rho) chunk by chunk on the device."""
+    def _prediction_shift(self, be: Backend, dtype: Any) -> Any:
+        """The mixture's mean: subtracted from X and the centres before the
+        passes in the dtype of X, as the fit subtracts the data mean, so float32
+        predictions lose nothing to cancellation."""
+        mean = np.asarray(self.weights_, dtype=np.float64) @ np.asarray(self.means_, dtype=np.float64)
+        return be.asarray(self._representable_shift(mean, dtype))
+
+    def _device_params(self, be: Backend, cov: Covariance, dtype: Any, shift: Any = None) -> dict:
+        return self._chunk_params(be, cov, self._attributes_to_params(be, cov), shift, dtype)
+
+    def _prediction_chunks(self, X: Any):
+        """Validate X; return the backend, the covariance, the shift and an
+        iterator over (rows, shifted chunk in the dtype of X)."""
         check_is_fitted(self)
         X = check_data(self, X, reset=False)
         be = get_backend(self.device, X)
         X = be.asarray(X)
         cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
-        params = self._device_params(be, cov, X.dtype)
-        for rows in chunk_slices(X.shape[0], self._chunk_rows(be, X)):
-            yield be, rows, self._log_rho(be, cov, X[rows], params)
+        shift = self._prediction_shift(be, X.dtype)
+        shift_x = shift.astype(X.dtype)
+        chunks = ((rows, X[rows] - shift_x) for rows in chunk_slices(X.shape[0], self._chunk_rows(be, X)))
+        return be, cov, shift, X.dtype, chunks
+
+    def _chunked_log_rho(self, X: Any):
+        """Validate X, then yield (rows, log_rho) chunk by chunk on the device."""
+        be, cov, shift, dtype, chunks = self._prediction_chunks(X)
+        params = self._device_params(be, cov, dtype, shift)
+        for rows, Xc in chunks:
+            yield be, rows, self._log_rho(be, cov, Xc, params)
 
     def _collect(self, parts: list, be: Backend) -> np.ndarray:
         return be.to_host(be.xp.concatenate(parts)) if parts else np.empty(0)

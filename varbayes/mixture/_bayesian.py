@@ -14,7 +14,7 @@ from .._elbo import ELBOTracker
 from .._validation import check_array_param, check_data, check_option, check_scalar
 from ._base import BaseMixture
 from ._covariance import Covariance, get_covariance
-from ._stats import GaussianStats, accumulate, chunk_slices
+from ._stats import GaussianStats, accumulate
 
 LOG_2PI = math.log(2.0 * math.pi)
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -60,7 +60,7 @@ class BayesianGaussianMixture(BaseMixture):
     conjugate forms (Bishop eqs. 10.49, 10.58, 10.60-10.63).  Where this
     differs from scikit-learn: for 'tied' the shared Wishart's degrees of
     freedom are nu_0 + N (the exact update; scikit-learn uses nu_0 + N / K);
-    for 'diag' and 'spherical', E[log |Lambda_k|] and the bound use the Gamma
+    for 'diag' and 'spherical', ``E[log |Lambda_k|]`` and the bound use the Gamma
     expectations and normalisers of the model above (scikit-learn uses the
     Wishart's multivariate digamma for them).  For 'full' the updates are
     scikit-learn's, so both give the same parameters from the same start.
@@ -94,8 +94,9 @@ class BayesianGaussianMixture(BaseMixture):
     responsibilities q(z_n = k).  :meth:`score_samples` returns the log
     posterior predictive density under q, a mixture of Student-t
     distributions (Bishop eq. 10.81 for 'full'; a product of univariate ts for
-    'diag'), plus, for the Dirichlet process, the prior predictive weighted by
-    the stick mass left beyond K.  This is not scikit-learn's plug-in density
+    'diag'), plus, for the Dirichlet process, the predictive of a new
+    component (its prior; under 'tied' with the shared posterior precision)
+    weighted by the stick mass left beyond K.  This is not scikit-learn's plug-in density
     (its issue #10148).  :meth:`sample` draws from the same predictive.
 
     Parameters
@@ -105,7 +106,7 @@ class BayesianGaussianMixture(BaseMixture):
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
     tol : float, default=1e-3
         Convergence threshold on the relative change of the bound:
-        |L_t - L_{t-1}| < tol |L_t - L_0| (the last gain relative to the gain
+        ``|L_t - L_{t-1}| < tol |L_t - L_0|`` (the last gain relative to the gain
         since initialisation), and not a decrease.
     reg_covar : float, default=1e-6
         Added (times N_k) to the diagonal of each scatter; see above.
@@ -158,7 +159,7 @@ class BayesianGaussianMixture(BaseMixture):
     precisions_ : ndarray
         E[Lambda_k] = nu_k W_k.
     precisions_cholesky_ : ndarray
-        Cholesky factors of precisions_.
+        Cholesky factors of ``precisions_``.
     n_effective_components_ : int
         Components with sum_n r_nk >= 1 on the training data.
     expected_counts_ : ndarray of shape (n_components,)
@@ -173,7 +174,7 @@ class BayesianGaussianMixture(BaseMixture):
     degrees_of_freedom_prior_, covariance_prior_ :
         The priors used.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Examples
     --------
@@ -550,24 +551,29 @@ class BayesianGaussianMixture(BaseMixture):
             "prec_chol_W": cov.precision_cholesky(be, scale_inv),
         }
 
-    def _prior_params(self, be: Backend, cov: Covariance) -> dict:
-        """The prior as a one-component posterior (for the stick mass beyond K)."""
+    def _new_component_params(self, be: Backend, one: Covariance, params: dict) -> dict:
+        """q of a component beyond K, as a one-component posterior: its factors
+        equal the prior, except that under 'tied' its precision is the shared
+        Lambda, whose q is the posterior (for the stick mass beyond K)."""
         xp = be.xp
         f64 = xp.float64
-        d = cov.d
-        prior_cov = be.asarray(self.covariance_prior_, dtype=f64)
-        W0inv = prior_cov if cov.name == "tied" else prior_cov[None]
-        one = get_covariance(cov.name, 1, d)
-        return {
+        common = {
             "mean_precision": xp.full(1, self.mean_precision_prior_, dtype=f64),
             "means": be.asarray(self.mean_prior_, dtype=f64)[None],
-            "dof": xp.asarray(self.degrees_of_freedom_prior_, dtype=f64) if cov.name == "tied"
-            else xp.full(1, self.degrees_of_freedom_prior_, dtype=f64),
-            "prec_chol_W": one.precision_cholesky(be, W0inv),
+        }
+        if one.name == "tied":
+            return {**common, "dof": params["dof"], "prec_chol_W": params["prec_chol_W"]}
+        prior_cov = be.asarray(self.covariance_prior_, dtype=f64)[None]
+        return {
+            **common,
+            "dof": xp.full(1, self.degrees_of_freedom_prior_, dtype=f64),
+            "prec_chol_W": one.precision_cholesky(be, prior_cov),
         }
 
     # ------------------------------------------------------------ prediction
-    def _student_terms(self, be: Backend, cov: Covariance, params: dict, log_weight: Any, dtype: Any) -> dict:
+    def _student_terms(
+        self, be: Backend, cov: Covariance, params: dict, log_weight: Any, shift: Any, dtype: Any
+    ) -> dict:
         """Per-component constants of the Student-t predictive (Bishop eqs. 10.81-10.82)."""
         xp = be.xp
         d = cov.d
@@ -584,7 +590,7 @@ class BayesianGaussianMixture(BaseMixture):
             + d * xp.log(factor)
         )
         return {
-            "centers": params["means"].astype(dtype),
+            "centers": (params["means"] - shift).astype(dtype),
             "prec_chol": params["prec_chol_W"].astype(dtype),
             "factor": factor.astype(dtype),
             "eta": eta.astype(dtype),
@@ -623,22 +629,18 @@ class BayesianGaussianMixture(BaseMixture):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
-        X = check_data(self, X, reset=False)
-        be = get_backend(self.device, X)
+        be, cov, shift, dtype, chunks = self._prediction_chunks(X)
         xp = be.xp
-        X = be.asarray(X)
-        d = X.shape[1]
-        cov = get_covariance(self.covariance_type, self.n_components, d)
         params = self._attributes_to_params(be, cov)
         weights, rest = self._expected_weights(be, params["weight_concentration"])
-        parts = [(cov, self._student_terms(be, cov, params, xp.log(weights), X.dtype))]
+        parts = [(cov, self._student_terms(be, cov, params, xp.log(weights), shift, dtype))]
         if self._is_process and be.scalar(rest) > 0:
-            one = get_covariance(self.covariance_type, 1, d)
-            parts.append((one, self._student_terms(be, one, self._prior_params(be, one), xp.log(rest)[None], X.dtype)))
+            one = get_covariance(self.covariance_type, 1, cov.d)
+            new = self._new_component_params(be, one, params)
+            parts.append((one, self._student_terms(be, one, new, xp.log(rest)[None], shift, dtype)))
         out = []
-        for rows in chunk_slices(X.shape[0], self._chunk_rows(be, X)):
-            log_p = xp.concatenate([self._student_log_pdf(be, c, X[rows], t) for c, t in parts], axis=1)
+        for rows, Xc in chunks:
+            log_p = xp.concatenate([self._student_log_pdf(be, c, Xc, t) for c, t in parts], axis=1)
             out.append(be.logsumexp(log_p, axis=1))
         return be.to_host(xp.concatenate(out))
 
@@ -647,7 +649,7 @@ class BayesianGaussianMixture(BaseMixture):
 
         Each sample picks component k with probability E[pi_k] (for the
         Dirichlet process, index ``n_components`` stands for a new component
-        drawn from the prior, with the stick mass beyond K) and is drawn from
+        beyond K, with the stick mass left there) and is drawn from
         that component's Student-t predictive.
 
         Parameters
@@ -670,7 +672,7 @@ class BayesianGaussianMixture(BaseMixture):
         probs = list(weights)
         if self._is_process:
             one = get_covariance(self.covariance_type, 1, d)
-            comps.append((one, self._prior_params(be, one)))
+            comps.append((one, self._new_component_params(be, one, params)))
             probs.append(float(rest))
         probs = np.asarray(probs) / np.sum(probs)
         counts = rng.multinomial(n_samples, probs)
@@ -678,11 +680,11 @@ class BayesianGaussianMixture(BaseMixture):
         for c, p in comps:
             eta, s = c.student(p["dof"])
             eta = np.broadcast_to(eta, p["mean_precision"].shape)
-            scale_inv = c.to_full(c.precisions(np, p["prec_chol_W"]))  # W_k, dense
+            W = c.to_full(c.precisions(np, p["prec_chol_W"]))  # W_k, dense
             for k in range(p["means"].shape[0]):
                 n_k = counts[label]
                 factor2 = float(np.broadcast_to(s, eta.shape)[k]) * p["mean_precision"][k] / (1.0 + p["mean_precision"][k])
-                scale = np.linalg.inv(factor2 * scale_inv[k])  # covariance of the t's scale
+                scale = np.linalg.inv(factor2 * W[k])  # covariance of the t's scale
                 if c.factorized:
                     z = rng.standard_t(eta[k], size=(n_k, d)) * np.sqrt(np.diag(scale))
                 else:

@@ -58,8 +58,8 @@ class GaussianMixture(BaseMixture):
     tol : float, default=1e-3
         Convergence threshold on the relative change of the bound: iterations
         stop when the last gain is at most ``tol`` times the gain since
-        initialisation, |L_t - L_{t-1}| < tol |L_t - L_0|, and is not a
-        decrease.  Relative to the progress rather than to |L_t|, so that
+        initialisation, ``|L_t - L_{t-1}| < tol |L_t - L_0|``, and is not a
+        decrease.  Relative to the progress rather than to ``|L_t|``, so that
         neither the data's scale nor the bound's constants change it.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, keeping them positive
@@ -107,7 +107,7 @@ class GaussianMixture(BaseMixture):
     precisions_ : ndarray
         Inverse covariances, same shape.
     precisions_cholesky_ : ndarray
-        P with P P^T = precisions_, same shape.
+        P with P P^T = ``precisions_``, same shape.
     converged_ : bool
     n_iter_ : int
         M-steps of the best initialisation.
@@ -119,7 +119,7 @@ class GaussianMixture(BaseMixture):
     elbo_ : ELBOTracker
         The bound after every E- and M-step of the best initialisation.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when X has string column names.
 
     Notes

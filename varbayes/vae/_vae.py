@@ -78,7 +78,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     The generative model is p(z) = N(0, I), p(x | z) given by a decoder MLP;
     the approximate posterior is q(z | x) = N(mu(x), diag sigma^2(x)) given by
-    an encoder MLP.  Training maximises the evidence lower bound
+    an encoder MLP.  Training maximises the evidence lower bound::
 
         ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))
                ~= 1/L sum_l log p(x | z_l)
@@ -623,6 +623,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 loss = -train_elbo
                 no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
                 best_loss = min(best_loss, loss)
+            if epoch <= self.kl_warmup:
+                # The objective itself moves during the KL warm-up: never stop then.
+                no_improvement = 0
             # One record per epoch: the values are the training curve (raw and
             # smoothed in its plot), the validation ELBO a term beside it.
             tracker.record(train_elbo, "epoch", terms=terms)
