@@ -1,9 +1,9 @@
-"""Command line: ``python -m varbayes demo``.
+"""Command line: ``python -m varbayes demo`` and ``python -m varbayes fit``.
 
 The demo fits every varbayes estimator on scikit-learn's bundled digits data
 (1797 images of 8x8 pixels, scaled to [0, 1]), prints a table of the final
 ELBO, iterations, time and whether the ELBO rose monotonically, and writes a
-PNG of the ELBO curves.
+PNG of the ELBO curves.  The ``fit`` command is in :mod:`varbayes._cli`.
 """
 
 from __future__ import annotations
@@ -113,17 +113,50 @@ def _plot(fitted: Sequence[tuple[str, Any]], output: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m varbayes`` and the ``varbayes`` script."""
-    parser = argparse.ArgumentParser(prog="varbayes", description="Variational inference with the scikit-learn API.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="fit every estimator on the bundled digits data and plot the ELBO curves")
-    p_demo.add_argument("--output", default="varbayes_demo.png", help="PNG file for the ELBO curves")
-    p_demo.add_argument("--seed", type=int, default=0, help="random_state of every estimator")
+    """Entry point of ``python -m varbayes`` and the ``varbayes`` script.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 for a bad file or option (one line
+        ``varbayes: error: ...`` on stderr), 1 for a fit that failed.
+    """
+    from ._cli import CLIError, OneLineParser, add_fit_parser, run_fit
+
+    parser = OneLineParser(
+        prog="varbayes",
+        description="Variational inference with the scikit-learn API.",
+        epilog="Run 'varbayes COMMAND --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p_demo = sub.add_parser(
+        "demo",
+        help="fit every estimator on the bundled digits data and plot the ELBO curves",
+        description="Fit every estimator on scikit-learn's bundled digits data, print a table and plot the ELBO curves.",
+    )
+    p_demo.add_argument("--output", default="varbayes_demo.png", help="PNG file for the ELBO curves (default: %(default)s)")
+    p_demo.add_argument("--seed", type=int, default=0, help="random_state of every estimator (default: %(default)s)")
     p_demo.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo(output=args.output, seed=args.seed, plot=not args.no_plot)
-    return 0
+    add_fit_parser(sub)
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "demo":
+            demo(output=args.output, seed=args.seed, plot=not args.no_plot)
+            return 0
+        return run_fit(args)
+    except CLIError as exc:
+        print(f"varbayes: error: {exc}", file=sys.stderr)
+        return exc.status
+    except SystemExit as exc:  # --help and argparse's errors, as a status for callers of main()
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:
+        print("varbayes: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

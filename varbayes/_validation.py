@@ -78,7 +78,9 @@ def check_scalar(
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        readable = {"Integral": "an int", "Real": "a real number"}
+        kinds = (kind,) if isinstance(kind, type) else kind
+        names = " or ".join(readable.get(k.__name__, k.__name__) for k in kinds)
         raise ValueError(f"The parameter {name!r} must be {'None or ' if allow_none else ''}{names}, got {value!r}.")
     if low is not None and (value < low or (value == low and not include_low)):
         op = ">=" if include_low else ">"

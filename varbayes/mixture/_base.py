@@ -17,6 +17,7 @@ has succeeded, so an error half way leaves the estimator as it was.
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -128,19 +129,19 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # ------------------------------------------------------------ validation
     def _check_parameters(self, X: Any) -> None:
-        check_scalar(self.n_components, "n_components", int, low=1)
-        check_scalar(self.tol, "tol", (int, float), low=0.0)
-        check_scalar(self.reg_covar, "reg_covar", (int, float), low=0.0)
-        check_scalar(self.max_iter, "max_iter", int, low=1)
-        check_scalar(self.n_init, "n_init", int, low=1)
+        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
+        check_scalar(self.tol, "tol", numbers.Real, low=0.0)
+        check_scalar(self.reg_covar, "reg_covar", numbers.Real, low=0.0)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=1)
+        check_scalar(self.n_init, "n_init", numbers.Integral, low=1)
         check_option(self.init_params, "init_params", INIT_PARAMS)
         check_option(self.covariance_type, "covariance_type", tuple(COVARIANCE_TYPES))
         check_random_state_param(self.random_state)
         check_option(self.warm_start, "warm_start", (False, True))
-        check_scalar(self.verbose, "verbose", int, low=0)
-        check_scalar(self.verbose_interval, "verbose_interval", int, low=1)
+        check_scalar(self.verbose, "verbose", numbers.Integral, low=0)
+        check_scalar(self.verbose_interval, "verbose_interval", numbers.Integral, low=1)
         check_option(self.device, "device", DEVICES)
-        check_scalar(self.chunk_size, "chunk_size", int, low=1, allow_none=True)
+        check_scalar(self.chunk_size, "chunk_size", numbers.Integral, low=1, allow_none=True)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = "
@@ -221,7 +222,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 params = self._attributes_to_params(be, cov)
 
             stats = self._e_step(be, cov, X, shift, chunk, params)
-            bound = initial_bound = self._record_e_step(be, cov, stats, params, tracker)
+            bound = self._record_e_step(be, cov, stats, params, tracker)
             bounds: list[float] = []
             converged = False
             n_iter = 0
@@ -234,14 +235,17 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 change = bound - prev
                 if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
                     print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
-                # The last gain relative to the gain since initialisation: free of
-                # the bound's scale and additive constants.  A decrease beyond
-                # rounding is never convergence.
-                # tol = 0 never converges (runs max_iter, as scikit-learn); an
-                # exact fixed point (no gain at all) does for any tol > 0.
+                if n_iter == 1:
+                    reference = bound
+                # The last gain relative to the gain since the first iteration:
+                # free of the bound's scale and additive constants, and of the
+                # first jump away from a poor start.  A decrease beyond rounding
+                # is never convergence.  tol = 0 runs max_iter iterations (as
+                # scikit-learn); an exact fixed point converges for any tol > 0.
                 if (
-                    self.tol > 0
-                    and abs(change) <= self.tol * abs(bound - initial_bound)
+                    n_iter >= 2
+                    and self.tol > 0
+                    and abs(change) <= self.tol * abs(bound - reference)
                     and change >= -tracker._tolerance(prev)
                 ):
                     converged = True
@@ -466,4 +470,4 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _check_sample_count(self, n_samples: Any) -> None:
         check_is_fitted(self)
-        check_scalar(n_samples, "n_samples", (int, np.integer), low=1)
+        check_scalar(n_samples, "n_samples", numbers.Integral, low=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import math
 from typing import Any
 
@@ -106,8 +107,9 @@ class BayesianGaussianMixture(BaseMixture):
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
     tol : float, default=1e-3
         Convergence threshold on the relative change of the bound:
-        ``|L_t - L_{t-1}| < tol |L_t - L_0|`` (the last gain relative to the gain
-        since initialisation), and not a decrease.
+        ``|L_t - L_{t-1}| <= tol |L_t - L_1|`` for t >= 2 (the last gain
+        relative to the gain since the first iteration), and not a decrease;
+        see :class:`GaussianMixture`.
     reg_covar : float, default=1e-6
         Added (times N_k) to the diagonal of each scatter; see above.
     max_iter : int, default=100
@@ -245,13 +247,13 @@ class BayesianGaussianMixture(BaseMixture):
         check_option(self.weight_concentration_prior_type, "weight_concentration_prior_type", WEIGHT_PRIORS)
         check_option(self.elbo_per_update, "elbo_per_update", (False, True))
         positive = dict(low=0.0, include_low=False, allow_none=True)
-        check_scalar(self.weight_concentration_prior, "weight_concentration_prior", (int, float), **positive)
-        check_scalar(self.mean_precision_prior, "mean_precision_prior", (int, float), **positive)
+        check_scalar(self.weight_concentration_prior, "weight_concentration_prior", numbers.Real, **positive)
+        check_scalar(self.mean_precision_prior, "mean_precision_prior", numbers.Real, **positive)
         wishart = self.covariance_type in ("full", "tied")
         check_scalar(
             self.degrees_of_freedom_prior,
             "degrees_of_freedom_prior",
-            (int, float),
+            numbers.Real,
             low=d - 1.0 if wishart else 0.0,
             include_low=False,
             allow_none=True,

@@ -56,11 +56,14 @@ class GaussianMixture(BaseMixture):
         share one; 'diag': each has a diagonal one; 'spherical': each has one
         variance.
     tol : float, default=1e-3
-        Convergence threshold on the relative change of the bound: iterations
-        stop when the last gain is at most ``tol`` times the gain since
-        initialisation, ``|L_t - L_{t-1}| < tol |L_t - L_0|``, and is not a
-        decrease.  Relative to the progress rather than to ``|L_t|``, so that
-        neither the data's scale nor the bound's constants change it.
+        Convergence threshold on the relative change of the bound: from the
+        second iteration on, iterations stop when the last gain is at most
+        ``tol`` times the gain since the first iteration,
+        ``|L_t - L_{t-1}| <= tol |L_t - L_1|``, and is not a decrease.
+        Relative to the progress rather than to ``|L_t|``, so that neither the
+        data's scale nor the bound's constants change it; measured from L_1,
+        not L_0, so that a poor initialisation's first jump does not make
+        every later gain look small.  ``tol=0`` runs ``max_iter`` iterations.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, keeping them positive
         definite.

@@ -11,6 +11,7 @@ parameters, the fit loop and the public methods.
 
 from __future__ import annotations
 
+import numbers
 import contextlib
 import copy
 import math
@@ -284,45 +285,45 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     # ------------------------------------------------------------ validation
     def _check_parameters(self) -> None:
-        check_scalar(self.n_components, "n_components", (int, np.integer), low=1)
+        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
             sizes = (sizes,)
         if not isinstance(sizes, (tuple, list)) or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes
         ):
             raise ValueError(
                 f"The parameter 'hidden_layer_sizes' must be a tuple of positive ints, got {self.hidden_layer_sizes!r}."
             )
         check_option(self.activation, "activation", tuple(ACTIVATIONS))
         check_option(self.likelihood, "likelihood", LIKELIHOODS)
-        check_scalar(self.beta, "beta", (int, float), low=0.0)
-        check_scalar(self.kl_warmup, "kl_warmup", (int, np.integer), low=0)
+        check_scalar(self.beta, "beta", numbers.Real, low=0.0)
+        check_scalar(self.kl_warmup, "kl_warmup", numbers.Integral, low=0)
         if self.batch_size != "auto":
-            check_scalar(self.batch_size, "batch_size", (int, np.integer), low=1)
-        check_scalar(self.learning_rate, "learning_rate", (int, float), low=0.0, include_low=False)
-        check_scalar(self.beta_1, "beta_1", (int, float), low=0.0, high=1.0, include_high=False)
-        check_scalar(self.beta_2, "beta_2", (int, float), low=0.0, high=1.0, include_high=False)
-        check_scalar(self.epsilon, "epsilon", (int, float), low=0.0, include_low=False)
-        check_scalar(self.max_iter, "max_iter", (int, np.integer), low=1)
+            check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
+        check_scalar(self.learning_rate, "learning_rate", numbers.Real, low=0.0, include_low=False)
+        check_scalar(self.beta_1, "beta_1", numbers.Real, low=0.0, high=1.0, include_high=False)
+        check_scalar(self.beta_2, "beta_2", numbers.Real, low=0.0, high=1.0, include_high=False)
+        check_scalar(self.epsilon, "epsilon", numbers.Real, low=0.0, include_low=False)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=1)
         check_option(self.shuffle, "shuffle", (False, True))
-        check_scalar(self.tol, "tol", (int, float), low=0.0)
+        check_scalar(self.tol, "tol", numbers.Real, low=0.0)
         check_option(self.early_stopping, "early_stopping", (False, True))
         check_scalar(
-            self.validation_fraction, "validation_fraction", (int, float),
+            self.validation_fraction, "validation_fraction", numbers.Real,
             low=0.0, high=1.0, include_low=False, include_high=False,
         )
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", (int, np.integer), low=1)
-        check_scalar(self.n_importance, "n_importance", (int, np.integer), low=1)
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", numbers.Integral, low=1)
+        check_scalar(self.n_importance, "n_importance", numbers.Integral, low=1)
         check_random_state_param(self.random_state)
         check_option(self.warm_start, "warm_start", (False, True))
-        check_scalar(self.verbose, "verbose", (int, np.integer), low=0)
+        check_scalar(self.verbose, "verbose", numbers.Integral, low=0)
         check_option(self.dtype, "dtype", DTYPES)
         check_option(self.device, "device", DEVICES)
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)):
+        if isinstance(sizes, numbers.Integral):
             return (int(sizes),)
         return tuple(int(s) for s in sizes)
 
@@ -773,7 +774,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             The latent draws z ~ N(0, I).
         """
         check_is_fitted(self)
-        check_scalar(n_samples, "n_samples", (int, np.integer), low=1)
+        check_scalar(n_samples, "n_samples", numbers.Integral, low=1)
         be = get_backend(self.device)
         xp = be.xp
         dtype = self._fitted_dtype()
@@ -809,7 +810,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         elbo : ndarray of shape (n_samples_X,), float64
         """
         check_is_fitted(self)
-        check_scalar(n_samples, "n_samples", (int, np.integer), low=1)
+        check_scalar(n_samples, "n_samples", numbers.Integral, low=1)
         be, X = self._validate(X, reset=False)
         return self._evaluate(be, self._fitted_network(be), X, int(n_samples), False, self._eval_rng(be))
 

@@ -1,0 +1,248 @@
+"""The ``fit`` command: every model, every input format, and the errors a user can make."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from varbayes.__main__ import main
+from varbayes._cli import load_data
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(size=(60, 2)) + c for c in ([0, 0], [6, 6], [0, 7])])
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _assert_one_line_error(code, err, status=2, contains=""):
+    assert code == status
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("varbayes: error: ")
+    assert contains in lines[0]
+    assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------- success
+@pytest.mark.parametrize("header", [True, False])
+def test_gmm_from_csv_writes_summary_labels_and_plot(tmp_path, capsys, blobs, header):
+    data = tmp_path / "blobs.csv"
+    np.savetxt(data, blobs, delimiter=",", header="x,y" if header else "", comments="")
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, "fit", "gmm", data, "--n-components", 3, "--covariance-type", "full",
+                           "--random-state", 0, "-o", out, "--quiet")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "gmm" and summary["estimator"] == "varbayes.GaussianMixture"
+    assert summary["data"]["n_samples"] == 180 and summary["data"]["n_features"] == 2
+    assert summary["data"]["feature_names"] == (["x", "y"] if header else None)
+    assert summary["converged"] is True and summary["n_iter"] >= 1
+    elbo = summary["elbo"]
+    assert len(elbo["values"]) == len(elbo["steps"]) and elbo["steps"][:2] == ["E", "M"]
+    assert elbo["monotone_guaranteed"] and elbo["is_monotone"]
+    # The bound of the returned parameters is the last E-step record.
+    assert summary["lower_bound"] == pytest.approx(elbo["values"][-1])
+    params = summary["parameters"]
+    assert np.isclose(sum(params["weights_"]), 1.0)
+    assert np.array(params["means_"]).shape == (3, 2)
+    assert np.array(params["covariances_"]).shape == (3, 2, 2)
+    labels = np.loadtxt(out / "labels.csv", skiprows=1, dtype=int)
+    assert labels.shape == (180,) and set(labels) == {0, 1, 2}
+    assert (out / "labels.csv").read_text().startswith("label\n")
+    assert (out / "elbo.png").stat().st_size > 1000
+    assert "summary.json" in stdout and "converged" in stdout
+
+
+def test_bgmm_from_npz_prunes_and_reports_effective_components(tmp_path, capsys, blobs):
+    data = tmp_path / "blobs.npz"
+    np.savez(data, X=blobs, y=np.arange(3))
+    out = tmp_path / "out"
+    code, _, _ = _run(capsys, "fit", "bgmm", data, "--key", "X", "--n-components", 6,
+                      "--weight-concentration-prior", 1e-3, "--max-iter", 300, "--random-state", 0,
+                      "--weight-concentration-prior-type", "dirichlet_distribution", "-o", out, "--no-plot", "-q")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["estimator_params"]["weight_concentration_prior"] == 1e-3
+    assert summary["estimator_params"]["weight_concentration_prior_type"] == "dirichlet_distribution"
+    assert summary["parameters"]["n_effective_components_"] == 3
+    assert len(summary["parameters"]["expected_counts_"]) == 6
+    assert summary["elbo"]["is_monotone"]
+    assert not (out / "elbo.png").exists()
+    assert np.loadtxt(out / "labels.csv", skiprows=1).shape == (180,)
+
+
+def test_npz_with_one_array_needs_no_key(tmp_path, blobs):
+    np.savez(tmp_path / "one.npz", anything=blobs)
+    X, names = load_data(tmp_path / "one.npz")
+    np.testing.assert_array_equal(X, blobs)
+    assert names is None
+
+
+def test_vae_from_npy_writes_latents(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = (rng.random((120, 8)) < 0.3).astype(float)
+    np.save(tmp_path / "bits.npy", X)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "fit", "vae", tmp_path / "bits.npy", "--n-components", 3,
+                             "--hidden-layer-sizes", "16,8", "--likelihood", "bernoulli", "--max-iter", 3,
+                             "--batch-size", 32, "--learning-rate", 1e-2, "--random-state", 0, "-o", out, "-q")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_iter"] == 3 and summary["converged"] is False  # 3 epochs: stopped by max_iter
+    assert "not converged" in err and "warning" in err
+    assert summary["elbo"]["monotone_guaranteed"] is False and summary["elbo"]["is_monotone"] is None
+    assert set(summary["elbo"]["terms"]) >= {"reconstruction", "kl"}
+    shapes = [np.array(w).shape for w in summary["parameters"]["encoder_coefs_"]]
+    assert shapes == [(8, 16), (16, 8), (8, 6)]
+    assert summary["parameters"]["decoder_log_var_"] is None
+    latents = np.loadtxt(out / "latents.csv", delimiter=",", skiprows=1)
+    assert latents.shape == (120, 3)
+    assert (out / "latents.csv").read_text().startswith("vae0,vae1,vae2\n")
+    assert (out / "elbo.png").exists()
+
+
+def test_verbose_shows_progress_on_stderr_only(tmp_path, capsys, blobs):
+    np.save(tmp_path / "b.npy", blobs)
+    code, stdout, err = _run(capsys, "fit", "gmm", tmp_path / "b.npy", "--n-components", 3, "--random-state", 0,
+                             "-o", tmp_path / "out", "--no-plot", "--verbose")
+    assert code == 0
+    assert "fitting gmm to 180 x 2" in err and "Initialization" in err
+    assert "Initialization" not in stdout
+
+
+def test_csv_header_and_shapes(tmp_path):
+    (tmp_path / "h.csv").write_text("a, b\n1, 2\n\n3, 4.5\n")
+    X, names = load_data(tmp_path / "h.csv")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4.5]])
+    assert names == ["a", "b"]
+    np.save(tmp_path / "one.npy", np.arange(4.0))
+    assert load_data(tmp_path / "one.npy")[0].shape == (4, 1)
+    np.save(tmp_path / "img.npy", np.zeros((5, 3, 3)))
+    assert load_data(tmp_path / "img.npy")[0].shape == (5, 9)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"], ["fit", "gmm", "--help"],
+                                  ["fit", "bgmm", "--help"], ["fit", "vae", "--help"], ["demo", "--help"]])
+def test_help_everywhere(capsys, argv):
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and stdout.startswith("usage: varbayes")
+
+
+def test_help_lists_the_main_options(capsys):
+    _, bgmm, _ = _run(capsys, "fit", "bgmm", "--help")
+    for flag in ("--n-components", "--covariance-type", "--weight-concentration-prior-type",
+                 "--weight-concentration-prior", "--max-iter", "--tol", "--random-state", "--output-dir"):
+        assert flag in bgmm
+    _, vae, _ = _run(capsys, "fit", "vae", "--help")
+    for flag in ("--n-components", "--hidden-layer-sizes", "--likelihood", "--max-iter",
+                 "--batch-size", "--learning-rate", "--random-state"):
+        assert flag in vae
+
+
+# ----------------------------------------------------------------- errors
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, content, extra, contains",
+    [
+        ("missing.csv", None, [], "no such file"),
+        ("words.csv", "a,b\n1,2\n3,x\n", [], "line 3, column 2: 'x' is not a number"),
+        ("ragged.csv", "1,2\n3\n", [], "line 2"),
+        ("empty.csv", "", [], "holds no data"),
+        ("header_only.csv", "a,b\n", [], "no data"),
+        ("nan.csv", "1,2\nnan,3\n", [], "NaN"),
+        ("garbage.npy", b"not numpy at all", [], "not a NumPy .npy file"),
+        ("garbage.npz", b"PK", [], "not a NumPy .npz file"),
+        ("data.txt", "1,2\n", [], "must end in .csv, .npy or .npz"),
+        ("ok.csv", "1,2\n3,4\n", ["--key", "X"], "--key applies only to .npz"),
+    ],
+)
+def test_bad_files_give_one_line_and_status_2(tmp_path, capsys, name, content, extra, contains):
+    path = tmp_path / name if content is None else _write(tmp_path, name, content)
+    code, _, err = _run(capsys, "fit", "gmm", path, "-o", tmp_path / "out", *extra)
+    _assert_one_line_error(code, err, contains=contains)
+
+
+def test_npz_arrays_must_be_chosen_and_numeric(tmp_path, capsys):
+    np.savez(tmp_path / "two.npz", a=np.ones((4, 2)), b=np.ones(4))
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "two.npz")
+    _assert_one_line_error(code, err, contains="choose one with --key")
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "two.npz", "--key", "c")
+    _assert_one_line_error(code, err, contains="no array 'c'")
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "text.npy")
+    _assert_one_line_error(code, err, contains="not numbers")
+
+
+@pytest.mark.parametrize(
+    "argv, contains",
+    [
+        (["fit", "gmm", "{data}", "--n-components", "0"], "--n-components: must be a positive integer"),
+        (["fit", "gmm", "{data}", "--n-components", "three"], "--n-components"),
+        (["fit", "gmm", "{data}", "--covariance-type", "round"], "invalid choice: 'round'"),
+        (["fit", "gmm", "{data}", "--tol", "-1"], "--tol"),
+        (["fit", "gmm", "{data}", "--bogus"], "unrecognized arguments: --bogus"),
+        (["fit", "gmm", "{data}", "--n-components", "50"], "n_components"),
+        (["fit", "bgmm", "{data}", "--degrees-of-freedom-prior", "0.5"], "(--degrees-of-freedom-prior)"),
+        (["fit", "vae", "{data}", "--hidden-layer-sizes", "8,x"], "--hidden-layer-sizes"),
+        (["fit", "vae", "{data}", "--likelihood", "bernoulli"], "[0, 1]"),
+        (["fit", "lda", "{data}"], "invalid choice: 'lda'"),
+        (["fit"], "MODEL"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_options_give_one_line_and_status_2(tmp_path, capsys, argv, contains):
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(20, 2)) * 3, delimiter=",")
+    code, _, err = _run(capsys, *[a.format(data=data) for a in argv], *(["-o", str(tmp_path / "o")] if len(argv) > 2 else []))
+    _assert_one_line_error(code, err, contains=contains)
+
+
+def test_a_diverging_fit_exits_with_status_1(tmp_path, capsys):
+    np.save(tmp_path / "d.npy", np.random.default_rng(0).normal(size=(64, 4)) * 100)
+    code, _, err = _run(capsys, "fit", "vae", tmp_path / "d.npy", "--learning-rate", "1e6", "--max-iter", "3",
+                        "--random-state", "0", "-o", tmp_path / "o")
+    _assert_one_line_error(code, err, status=1, contains="learning_rate")
+
+
+def test_console_behaviour_in_a_subprocess(tmp_path):
+    """The real process: one line on stderr, status 2, no traceback; then a fit that works."""
+    bad = subprocess.run([sys.executable, "-m", "varbayes", "fit", "gmm", str(tmp_path / "nope.csv")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"varbayes: error: no such file: {str(tmp_path / 'nope.csv')!r}"
+    np.savetxt(tmp_path / "d.csv", np.random.default_rng(0).normal(size=(40, 2)), delimiter=",")
+    good = subprocess.run([sys.executable, "-m", "varbayes", "fit", "gmm", str(tmp_path / "d.csv"), "--n-components", "2",
+                           "--random-state", "0", "-o", str(tmp_path / "out"), "--no-plot"],
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert "Traceback" not in good.stderr
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["data"]["n_samples"] == 40
+
+
+def test_gpu_device_without_cupy_is_one_line(tmp_path, capsys):
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("CuPy is installed: device='gpu' may work here")
+    except ImportError:
+        pass
+    np.save(tmp_path / "d.npy", np.random.default_rng(0).normal(size=(20, 2)))
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "d.npy", "--device", "gpu", "-o", tmp_path / "o")
+    _assert_one_line_error(code, err)

@@ -1,0 +1,52 @@
+"""The documentation's sources: gallery examples and the benchmarks include.
+
+The docs build (``python -m sphinx -W --keep-going -b html docs docs/_build/html``)
+runs every example; these checks are the cheap part, and the slow test runs
+each example script as a plain program.
+"""
+
+import ast
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
+
+
+def test_gallery_has_a_readme_and_examples():
+    assert (ROOT / "examples" / "README.rst").exists()
+    assert len(EXAMPLES) >= 7
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_each_example_has_a_titled_docstring_and_uses_the_public_api(path):
+    tree = ast.parse(path.read_text())
+    doc = ast.get_docstring(tree)
+    assert doc, f"{path.name} needs a docstring (the gallery title)"
+    title, underline = doc.splitlines()[:2]
+    assert set(underline) == {"="} and len(underline) >= len(title)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("varbayes"):
+            assert node.module == "varbayes", f"{path.name} imports the private module {node.module}"
+
+
+def test_benchmarks_page_includes_the_readme_markers():
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    for name in ("gmm", "bgmm", "vae"):
+        assert f":start-after: <!-- bench-{name}-start -->" in page
+        assert f":end-before: <!-- bench-{name}-end -->" in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_each_example_runs(path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.chdir(path.parent)
+    runpy.run_path(str(path), run_name="__main__")
+    assert plt.get_fignums(), f"{path.name} made no figure"
+    plt.close("all")

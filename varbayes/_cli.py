@@ -1,0 +1,605 @@
+"""The ``fit`` command: fit an estimator to a CSV, NPY or NPZ file from the shell.
+
+``varbayes fit MODEL DATA [options]`` fits ``gmm`` (GaussianMixture),
+``bgmm`` (BayesianGaussianMixture) or ``vae`` (VAE) and writes, in
+``--output-dir``:
+
+* ``summary.json``: the model, its parameters (as lists), the ELBO history
+  (values, step labels, terms), whether the fit converged, the number of
+  iterations and the final bound;
+* ``labels.csv`` (mixtures: the most likely component of each row) or
+  ``latents.csv`` (VAE: the posterior means of the latent variables);
+* ``elbo.png``: the ELBO curve (needs matplotlib).
+
+Every problem the user can fix (a missing or unreadable file, non-numeric
+data, a bad option value) ends in one line ``varbayes: error: ...`` on stderr
+and exit status 2; a fit that fails (e.g. a diverging VAE) exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Sequence
+
+import numpy as np
+
+__all__ = ["CLIError", "load_data", "add_fit_parser", "run_fit"]
+
+#: Exit status for problems with the input or the options (as argparse).
+EXIT_USAGE = 2
+#: Exit status for a fit that failed.
+EXIT_FAILURE = 1
+
+FORMATS = (".csv", ".npy", ".npz")
+
+
+class CLIError(Exception):
+    """A problem the user can fix; printed as one line, never as a traceback.
+
+    Parameters
+    ----------
+    message : str
+        The line to print after ``varbayes: error:``.
+    status : int, default=2
+        The exit status.
+    """
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, exit status 2.
+
+    argparse prints the whole usage before the error; for a command with
+    many flags that buries the message, so the usage is replaced by a pointer
+    to ``--help``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"varbayes: error: {message} (see '{self.prog} --help')\n")
+
+
+# ----------------------------------------------------------------- input
+def load_data(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarray, list[str] | None]:
+    """Read a 2-D float array from a CSV, NPY or NPZ file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` file (comma-separated numbers, an optional header row of
+        column names), a ``.npy`` file or a ``.npz`` archive.
+    key : str, optional
+        The array to take from an NPZ archive; may be omitted when the
+        archive holds exactly one array.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        A 1-D array is read as one feature; arrays with more than two
+        dimensions (e.g. images) are flattened to one row per sample.
+    feature_names : list of str or None
+        The CSV header, when there is one.
+
+    Raises
+    ------
+    CLIError
+        When the file is missing, unreadable, not numeric, or empty.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"no such file: {str(p)!r}")
+    if p.is_dir():
+        raise CLIError(f"{str(p)!r} is a directory, not a data file")
+    suffix = p.suffix.lower()
+    if suffix not in FORMATS:
+        raise CLIError(f"cannot read {str(p)!r}: the file name must end in .csv, .npy or .npz")
+    if key is not None and suffix != ".npz":
+        raise CLIError("--key applies only to .npz files")
+    names = None
+    if suffix == ".csv":
+        X, names = _read_csv(p)
+    else:
+        X = _read_numpy(p, key)
+    if X.size == 0:
+        raise CLIError(f"{str(p)!r} holds no data")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    elif X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    if not np.all(np.isfinite(X)):
+        raise CLIError(f"{str(p)!r} contains NaN or infinite values")
+    return X, names
+
+
+def _read_csv(p: Path) -> tuple[np.ndarray, list[str] | None]:
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as fh:
+            rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CLIError(f"cannot read {str(p)!r} as CSV: {_reason(exc)}") from None
+    if not rows:
+        raise CLIError(f"{str(p)!r} holds no data")
+    names = None
+    # A header is a first row that is not all numbers.
+    if not all(_is_number(cell) for cell in rows[0]):
+        names = [cell.strip() for cell in rows[0]]
+        rows = rows[1:]
+        if not rows:
+            raise CLIError(f"{str(p)!r} has a header row but no data")
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            line = i + 1 + (names is not None)
+            raise CLIError(f"{str(p)!r}, line {line}: {len(row)} fields where line {1 + (names is not None)} has {width}")
+    if names is not None and len(names) != width:
+        raise CLIError(f"{str(p)!r}: the header has {len(names)} fields but the rows have {width}")
+    try:
+        X = np.array(rows, dtype=np.float64)
+    except ValueError:
+        for i, row in enumerate(rows):
+            for j, cell in enumerate(row):
+                if not _is_number(cell):
+                    line = i + 1 + (names is not None)
+                    raise CLIError(f"{str(p)!r}, line {line}, column {j + 1}: {cell.strip()!r} is not a number") from None
+        raise  # pragma: no cover - every cell parsed above
+    return X, names
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_numpy(p: Path, key: str | None) -> np.ndarray:
+    kind = p.suffix.lower()[1:].upper()
+    # np.load guesses the format from the content and calls anything it does
+    # not recognise "pickled data": check the magic bytes for a clearer message.
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise CLIError(f"cannot read {str(p)!r}: {_reason(exc)}") from None
+    magic = b"\x93NUMPY" if kind == "NPY" else b"PK\x03\x04"
+    if head[: len(magic)] != magic:
+        raise CLIError(f"{str(p)!r} is not a NumPy .{kind.lower()} file")
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, ... for a bad file
+        raise CLIError(f"cannot read {str(p)!r} as {kind}: {_reason(exc)}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = list(loaded.files)
+            if key is None:
+                if len(keys) != 1:
+                    listed = ", ".join(repr(k) for k in keys) or "none"
+                    raise CLIError(f"{str(p)!r} holds {len(keys)} arrays ({listed}); choose one with --key")
+                key = keys[0]
+            elif key not in keys:
+                raise CLIError(f"{str(p)!r} has no array {key!r}; it has {', '.join(repr(k) for k in keys)}")
+            try:
+                arr = loaded[key]
+            except Exception as exc:
+                raise CLIError(f"cannot read array {key!r} of {str(p)!r}: {_reason(exc)}") from None
+    else:
+        arr = loaded
+    if arr.dtype.kind not in "biuf":
+        raise CLIError(f"{str(p)!r} holds {arr.dtype} data, not numbers")
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _with_flags(message: str, options: Sequence[Option]) -> str:
+    """Name the flag beside each estimator parameter an error message quotes."""
+    for opt in options:
+        message = message.replace(f"'{opt.param}'", f"'{opt.param}' ({opt.flag})")
+    return message
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ----------------------------------------------------------------- options
+@dataclass(frozen=True)
+class Option:
+    """One command-line flag that maps to an estimator parameter."""
+
+    flag: str
+    param: str
+    type: Callable[[str], Any]
+    help: str
+    choices: tuple | None = None
+    metavar: str | None = None
+    default: str | None = None  # shown instead of the estimator's default
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+_positive_int.__name__ = "positive integer"  # argparse names the type in its message
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+_positive_float.__name__ = "positive number"
+
+
+def _nonnegative_float(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text!r}")
+    return value
+
+
+_nonnegative_float.__name__ = "non-negative number"
+
+
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    """'128,64' -> (128, 64); '' or 'none' -> () (linear encoder and decoder)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers such as 128,64, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers such as 128,64, got {text!r}")
+    return sizes
+
+
+_layer_sizes.__name__ = "layer sizes"
+
+
+def _batch_size(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+_batch_size.__name__ = "batch size"
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+DEVICES = ("auto", "cpu", "gpu")
+
+_COMMON = [
+    Option("--n-components", "n_components", _positive_int, "number of mixture components, or latent dimensions of the vae", metavar="K"),
+    Option("--max-iter", "max_iter", _positive_int, "maximum number of iterations (mixtures) or epochs (vae)", metavar="N"),
+    Option("--tol", "tol", _nonnegative_float, "convergence tolerance", metavar="TOL"),
+    Option("--random-state", "random_state", int, "seed, for reproducible results", metavar="SEED"),
+    Option("--device", "device", str, "where to compute", choices=DEVICES),
+]
+_MIXTURE = [
+    Option("--covariance-type", "covariance_type", str, "form of the component covariances", choices=COVARIANCE_TYPES),
+    Option("--reg-covar", "reg_covar", _nonnegative_float, "added to the diagonal of each covariance", metavar="C"),
+    Option("--n-init", "n_init", _positive_int, "number of initialisations; the best bound is kept", metavar="N"),
+    Option("--init-params", "init_params", str, "how the initial responsibilities are drawn", choices=INIT_PARAMS),
+]
+_BGMM = [
+    Option(
+        "--weight-concentration-prior-type", "weight_concentration_prior_type", str,
+        "prior on the weights", choices=("dirichlet_process", "dirichlet_distribution"),
+    ),
+    Option(
+        "--weight-concentration-prior", "weight_concentration_prior", _positive_float,
+        "concentration alpha_0 (gamma_0 for the process); small values prune components",
+        metavar="A", default="1 / n_components",
+    ),
+    Option("--mean-precision-prior", "mean_precision_prior", _positive_float, "precision scale beta_0 of the prior on the means", metavar="B", default="1"),
+    Option("--degrees-of-freedom-prior", "degrees_of_freedom_prior", _positive_float, "degrees of freedom nu_0 of the prior on the precisions", metavar="NU", default="n_features"),
+]
+_VAE = [
+    Option(
+        "--hidden-layer-sizes", "hidden_layer_sizes", _layer_sizes,
+        "encoder widths, comma-separated (the decoder mirrors them); 'none' for linear networks",
+        metavar="W1,W2,...",
+    ),
+    Option("--activation", "activation", str, "hidden activation", choices=("relu", "tanh", "softplus", "logistic", "identity")),
+    Option("--likelihood", "likelihood", str, "decoder distribution ('bernoulli' needs data in [0, 1])", choices=("gaussian", "bernoulli")),
+    Option("--batch-size", "batch_size", _batch_size, "minibatch size or 'auto'", metavar="B"),
+    Option("--learning-rate", "learning_rate", _positive_float, "Adam step size", metavar="LR"),
+    Option("--beta", "beta", _nonnegative_float, "weight of the KL term in the training loss", metavar="BETA"),
+    Option("--kl-warmup", "kl_warmup", int, "epochs over which the KL weight rises from 0", metavar="N"),
+    Option("--dtype", "dtype", str, "precision of the arithmetic", choices=("float32", "float64")),
+]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model the ``fit`` command knows: its estimator and its flags."""
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    options: list[Option]
+    output: str  # 'labels' or 'latents'
+
+
+def _models() -> dict[str, Model]:
+    from varbayes import VAE, BayesianGaussianMixture, GaussianMixture
+
+    return {
+        "gmm": Model("gmm", "Gaussian mixture by exact EM (varbayes.GaussianMixture)", GaussianMixture, _COMMON + _MIXTURE, "labels"),
+        "bgmm": Model(
+            "bgmm", "Bayesian Gaussian mixture by mean-field CAVI (varbayes.BayesianGaussianMixture)",
+            BayesianGaussianMixture, _COMMON + _MIXTURE + _BGMM, "labels",
+        ),
+        "vae": Model("vae", "variational autoencoder (varbayes.VAE)", VAE, _COMMON + _VAE, "latents"),
+    }
+
+
+def add_fit_parser(sub: Any) -> None:
+    """Add the ``fit`` command, one sub-command per model, to a subparsers object.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The result of ``parser.add_subparsers()``.
+    """
+    p_fit = sub.add_parser(
+        "fit",
+        help="fit a model to a CSV, NPY or NPZ file; write summary.json, labels or latents and elbo.png",
+        description=(
+            "Fit a model to the rows of a data file and write summary.json (parameters, ELBO history, "
+            "convergence), labels.csv (mixtures) or latents.csv (vae), and elbo.png to --output-dir."
+        ),
+    )
+    models = p_fit.add_subparsers(dest="model", required=True, metavar="MODEL", parser_class=OneLineParser)
+    for model in _models().values():
+        defaults = model.factory().get_params()
+        p = models.add_parser(model.name, help=model.description, description=f"Fit a {model.description}.")
+        p.add_argument("data", metavar="DATA", help="a .csv (optional header row), .npy or .npz file; one row per sample")
+        p.add_argument("--key", help="the array to read from an .npz file (default: its only array)")
+        p.add_argument("-o", "--output-dir", default="varbayes_output", metavar="DIR", help="where to write the results (default: %(default)s)")
+        p.add_argument("--no-plot", action="store_true", help="do not write elbo.png (no matplotlib needed)")
+        noise = p.add_mutually_exclusive_group()
+        noise.add_argument("-v", "--verbose", action="store_true", help="show progress on stderr (default when stderr is a terminal)")
+        noise.add_argument("-q", "--quiet", action="store_true", help="show no progress")
+        for opt in model.options:
+            default = defaults[opt.param]
+            shown = opt.default or (",".join(map(str, default)) if isinstance(default, tuple) else default)
+            text = f"{opt.help} (default: {shown})"
+            # SUPPRESS: only the flags given reach the estimator, so its own
+            # defaults stay the single source of truth.
+            p.add_argument(
+                opt.flag, dest=opt.param, type=opt.type, choices=opt.choices, metavar=opt.metavar,
+                default=argparse.SUPPRESS, help=text.replace("%", "%%"),
+            )
+
+
+# ----------------------------------------------------------------- running
+def run_fit(args: argparse.Namespace) -> int:
+    """Run the ``fit`` command from parsed arguments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        As parsed by the parser of :func:`add_fit_parser`.
+
+    Returns
+    -------
+    int
+        0 on success.
+
+    Raises
+    ------
+    CLIError
+        For any problem with the input, the options or the fit.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    from varbayes import DivergenceError
+
+    model = _models()[args.model]
+    X, names = load_data(args.data, args.key)
+    params = {opt.param: getattr(args, opt.param) for opt in model.options if hasattr(args, opt.param)}
+    progress = args.verbose or (not args.quiet and sys.stderr.isatty())
+    if progress:
+        # Mixtures print every verbose_interval iterations, the VAE a line per
+        # epoch and a bar within it; all of it goes to stderr (below).
+        params["verbose"] = 2
+        if args.model != "vae":
+            params["verbose_interval"] = max(1, params.get("max_iter", model.factory().max_iter) // 20)
+    try:
+        est = model.factory(**params)
+    except TypeError as exc:  # pragma: no cover - the flags are the estimator's parameters
+        raise CLIError(str(exc)) from None
+    out = Path(args.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create the output directory {str(out)!r}: {_reason(exc)}") from None
+
+    if progress:
+        print(f"varbayes: fitting {model.name} to {X.shape[0]} x {X.shape[1]} data from {args.data}", file=sys.stderr)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
+        warnings.simplefilter("always")
+        try:
+            est.fit(X)
+        except DivergenceError as exc:
+            raise CLIError(_reason(exc), EXIT_FAILURE) from None
+        except (ValueError, RuntimeError) as exc:  # bad option values, data the model rejects, no GPU
+            raise CLIError(_with_flags(_reason(exc), model.options)) from None
+        except Exception as exc:  # a bug: still one line, with the exception's type for the report
+            raise CLIError(f"the fit failed: {type(exc).__name__}: {_reason(exc)}", EXIT_FAILURE) from None
+    seconds = time.perf_counter() - start
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, (ConvergenceWarning, DeprecationWarning)):
+            print(f"varbayes: warning: {_reason(Warning(str(w.message)))}", file=sys.stderr)
+    if not converged:
+        print(f"varbayes: warning: not converged after {est.n_iter_} iterations (raise --max-iter or --tol)", file=sys.stderr)
+
+    summary = summarize(model.name, est, X, converged=converged, seconds=seconds, source=str(args.data), feature_names=names)
+    written = [_write_json(out / "summary.json", summary)]
+    if model.output == "labels":
+        written.append(_write_csv(out / "labels.csv", ["label"], est.predict(X).reshape(-1, 1), fmt="%d"))
+    else:
+        Z = est.transform(X)
+        written.append(_write_csv(out / "latents.csv", list(est.get_feature_names_out()), Z, fmt="%.8g"))
+    if not args.no_plot:
+        png = _write_plot(out / "elbo.png", est, model.name)
+        if png is not None:
+            written.append(png)
+    state = "converged" if converged else "not converged"
+    print(
+        f"{model.name}: ELBO {summary['lower_bound']:.6g} nats/sample after {summary['n_iter']} iterations "
+        f"({state}, {seconds:.2f} s)"
+    )
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def summarize(
+    model: str,
+    est: Any,
+    X: np.ndarray,
+    *,
+    converged: bool,
+    seconds: float,
+    source: str,
+    feature_names: list[str] | None = None,
+) -> dict:
+    """The JSON-ready summary of a fitted estimator.
+
+    Parameters
+    ----------
+    model : str
+        'gmm', 'bgmm' or 'vae'.
+    est : fitted estimator
+    X : ndarray
+        The training data.
+    converged : bool
+    seconds : float
+        Wall-clock time of the fit.
+    source : str
+        Where the data came from.
+    feature_names : list of str, optional
+
+    Returns
+    -------
+    dict
+        Keys: model, estimator, estimator_params, data, converged, n_iter,
+        lower_bound (the final ELBO, nats per sample), score (mean
+        log-density of X, the ELBO for the VAE), fit_seconds, elbo (values,
+        steps, terms, monotone guarantee, is_monotone) and parameters.
+    """
+    tracker = est.elbo_
+    lower_bound = float(getattr(est, "lower_bound_", tracker.values[-1]))
+    summary = {
+        "model": model,
+        "estimator": f"varbayes.{type(est).__name__}",
+        "estimator_params": {k: _jsonable(v) for k, v in est.get_params().items()},
+        "data": {"path": source, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]), "feature_names": feature_names},
+        "converged": bool(converged),
+        "n_iter": int(est.n_iter_),
+        "lower_bound": lower_bound,
+        "score": float(est.score(X)),
+        "fit_seconds": round(seconds, 4),
+        "elbo": {
+            "values": _jsonable(tracker.values),
+            "steps": list(tracker.steps),
+            "terms": {k: _jsonable(v) for k, v in tracker.terms.items()},
+            "monotone_guaranteed": bool(tracker.monotone),
+            "is_monotone": bool(tracker.is_monotone()) if tracker.monotone else None,
+        },
+        "parameters": _parameters(est),
+    }
+    return summary
+
+
+_PARAMETERS = {
+    "GaussianMixture": ("weights_", "means_", "covariances_"),
+    "BayesianGaussianMixture": (
+        "weights_", "means_", "covariances_", "n_effective_components_", "expected_counts_",
+        "weight_concentration_", "mean_precision_", "degrees_of_freedom_",
+    ),
+    "VAE": (
+        "encoder_coefs_", "encoder_intercepts_", "decoder_coefs_", "decoder_intercepts_", "decoder_log_var_",
+    ),
+}
+
+
+def _parameters(est: Any) -> dict:
+    return {name: _jsonable(getattr(est, name)) for name in _PARAMETERS[type(est).__name__]}
+
+
+def _jsonable(value: Any) -> Any:
+    """Lists for arrays, None for NaN and infinities (JSON has neither)."""
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (int, str, bool)):
+        return value
+    return repr(value)
+
+
+def _write_json(path: Path, data: dict) -> Path:
+    try:
+        path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    except OSError as exc:
+        raise CLIError(f"cannot write {str(path)!r}: {_reason(exc)}") from None
+    return path
+
+
+def _write_csv(path: Path, header: Sequence[str], values: np.ndarray, fmt: str) -> Path:
+    try:
+        np.savetxt(path, values, delimiter=",", header=",".join(header), comments="", fmt=fmt)
+    except OSError as exc:
+        raise CLIError(f"cannot write {str(path)!r}: {_reason(exc)}") from None
+    return path
+
+
+def _write_plot(path: Path, est: Any, model: str) -> Path | None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("varbayes: note: elbo.png skipped: matplotlib is not installed (pip install 'varbayes[plot]')", file=sys.stderr)
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    est.elbo_.plot(ax=ax, label=f"{model} ({type(est).__name__})")
+    ax.set_title(f"ELBO of varbayes {model}", fontsize="medium")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise CLIError(f"cannot write {str(path)!r}: {_reason(exc)}") from None
+    finally:
+        plt.close(fig)
+    return path
