@@ -381,6 +381,24 @@ def test_singular_covariance_suggests_reg_covar_and_keeps_previous_fit():
     assert np.all(np.isfinite(gm.covariances_))
 
 
+def test_a_non_finite_bound_is_an_error_and_leaves_no_nan_parameters(monkeypatch):
+    X = blobs(seed=32)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    means = gm.means_.copy()
+    # Simulate arithmetic that overflows in the second E-step.
+    original = GaussianMixture._record_e_step
+    calls = []
+
+    def record(self, *args):
+        calls.append(1)
+        return np.nan if len(calls) == 3 else original(self, *args)
+
+    monkeypatch.setattr(GaussianMixture, "_record_e_step", record)
+    with pytest.raises(ValueError, match="non-finite at iteration 2"):
+        gm.fit(X)
+    np.testing.assert_array_equal(gm.means_, means)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_gpu_fit_equals_cpu_fit(cov_type):

@@ -40,6 +40,12 @@ INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 #: Relative tolerance of the monotone-ascent check, by dtype of X.
 ASCENT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
 
+NON_FINITE_MESSAGE = (
+    "The evidence lower bound became non-finite at iteration {n_iter}, so the "
+    "parameters are unusable. Try float64 input, a larger reg_covar, or "
+    "scaling the input data."
+)
+
 SINGULAR_MESSAGE = (
     "Fitting the mixture model failed because some components have "
     "ill-defined empirical covariance (for instance caused by singleton or "
@@ -231,6 +237,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 params = self._m_step(be, cov, stats, params, tracker)
                 stats = self._e_step(be, cov, X, shift, chunk, params)
                 bound = self._record_e_step(be, cov, stats, params, tracker)
+                if not np.isfinite(bound):
+                    # Never hand back NaN parameters: fail, leaving the estimator as it was.
+                    raise ValueError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
                 bounds.append(bound)
                 change = bound - prev
                 if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
