@@ -11,10 +11,10 @@ parameters, the fit loop and the public methods.
 
 from __future__ import annotations
 
-import numbers
 import contextlib
 import copy
 import math
+import numbers
 import sys
 import time
 import warnings
