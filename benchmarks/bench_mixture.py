@@ -39,7 +39,6 @@ def make_data(n: int, d: int, k: int, seed: int = 0, dtype=np.float64) -> np.nda
 
 def initial_params(X: np.ndarray, k: int, covariance_type: str, seed: int = 1) -> dict:
     rng = np.random.default_rng(seed)
-    d = X.shape[1]
     var = X.var(axis=0)
     prec = {
         "full": np.stack([np.diag(1.0 / var)] * k),

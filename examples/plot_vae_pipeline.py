@@ -12,7 +12,6 @@ on the digits, beside the same pipeline with PCA.
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning

@@ -8,13 +8,11 @@ PNG of the ELBO curves.  The ``fit`` command is in :mod:`varbayes._cli`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 
 def _demo_models(seed: int) -> list[tuple[str, Callable[[], Any]]]:

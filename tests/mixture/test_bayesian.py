@@ -8,7 +8,6 @@ import sklearn.mixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as ss
-from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -258,7 +257,6 @@ def test_predictive_density_integrates_to_one(cov_type):
 
 
 def test_predictive_beats_sklearn_plug_in_density_on_held_out_data():
-    rng = np.random.default_rng(7)
     wins = 0
     for seed in range(5):
         X = blobs(n=530, d=3, k=3, seed=seed, spread=4.0)

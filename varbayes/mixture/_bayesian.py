@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import numbers
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from .._backend import Backend, NotPositiveDefiniteError, get_backend
 from .._elbo import ELBOTracker
-from .._validation import check_array_param, check_data, check_option, check_scalar
+from .._validation import check_array_param, check_option, check_scalar
 from ._base import BaseMixture
 from ._covariance import Covariance, get_covariance
 from ._stats import GaussianStats, accumulate
