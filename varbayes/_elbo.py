@@ -223,8 +223,8 @@ class ELBOTracker:
         smooth : int, optional
             Window of a centred moving average drawn over the raw curve.  By
             default, trackers of stochastic algorithms (``monotone=False``)
-            with more than 20 records get a window of about a tenth of the
-            records; deterministic ones get none.
+            with at least 5 records get a window of about a tenth of the
+            records (at least 3); deterministic ones get none.
         terms : bool or sequence of str, default=False
             Also draw the named terms (all of them when True).
         **kwargs
@@ -241,7 +241,7 @@ class ELBOTracker:
         x = np.arange(len(self))
         v = self.values
         steps = np.asarray(self.steps)
-        if smooth is None and not self.monotone and len(self) > 20:
+        if smooth is None and not self.monotone and len(self) >= 5:
             smooth = max(3, len(self) // 10)
         alpha = 0.4 if smooth else 1.0
         (line,) = ax.plot(x, v, label=label if not smooth else f"{label or 'ELBO'} (raw)", alpha=alpha, **kwargs)

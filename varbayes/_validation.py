@@ -6,8 +6,9 @@ estimator half-fitted.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 from sklearn.utils.validation import validate_data
@@ -63,6 +64,28 @@ def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int =
     return cupy.ascontiguousarray(X)
 
 
+@contextlib.contextmanager
+def unchanged_on_error(estimator: Any, keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Restore every attribute of ``estimator`` if the block raises.
+
+    ``fit`` validates X with ``reset=True``, which records ``n_features_in_``
+    before the remaining checks run; without this, an input rejected later
+    (too few samples, data out of range, ...) would leave an estimator that
+    looks fitted to ``check_is_fitted`` but has no parameters, or a fitted one
+    expecting the rejected input's features.  Exceptions of the types in
+    ``keep`` (e.g. a divergence that deliberately keeps the last good
+    parameters) leave the estimator as the block left it.
+    """
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, keep):
+            vars(estimator).clear()
+            vars(estimator).update(saved)
+        raise
+
+
 def check_scalar(
     value: Any,
     name: str,
@@ -82,6 +105,9 @@ def check_scalar(
         kinds = (kind,) if isinstance(kind, type) else kind
         names = " or ".join(readable.get(k.__name__, k.__name__) for k in kinds)
         raise ValueError(f"The parameter {name!r} must be {'None or ' if allow_none else ''}{names}, got {value!r}.")
+    if not np.isfinite(value):
+        # NaN passes every comparison below; no parameter here means infinity.
+        raise ValueError(f"The parameter {name!r} must be finite, got {value!r}.")
     if low is not None and (value < low or (value == low and not include_low)):
         op = ">=" if include_low else ">"
         raise ValueError(f"The parameter {name!r} must be {op} {low}, got {value!r}.")

@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA, FactorAnalysis
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -200,8 +200,24 @@ def test_early_stopping_keeps_the_best_validation_parameters():
     assert vae.best_loss_ is None
     assert len(vae.elbo_) == vae.n_iter_
     np.testing.assert_array_equal(vae.elbo_.terms["validation_elbo"], vae.validation_scores_)
+    # The returned weights are the best epoch's: a fit stopped there by
+    # max_iter (same seed, same stream) ends with exactly them.
+    best = int(np.argmax(vae.validation_scores_)) + 1
+    ref = clone(vae).set_params(max_iter=best).fit(X)
+    for a, b in zip(vae.encoder_coefs_ + vae.decoder_coefs_, ref.encoder_coefs_ + ref.decoder_coefs_):
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="validation_fraction"):
         VAE(early_stopping=True, validation_fraction=0.9).fit(X[:1])
+
+
+def test_warm_start_with_early_stopping_continues_the_validation_history():
+    X = gaussian_data(n=300)
+    vae = VAE(2, hidden_layer_sizes=(8,), max_iter=4, early_stopping=True, random_state=0)
+    vae.fit(X)
+    first = list(vae.validation_scores_)
+    vae.set_params(warm_start=True).fit(X)
+    assert vae.n_iter_ == 8 and len(vae.validation_scores_) == 8 and vae.validation_scores_[:4] == first
+    np.testing.assert_array_equal(vae.elbo_.terms["validation_elbo"], vae.validation_scores_)
 
 
 def test_stops_when_training_loss_stalls():
@@ -234,7 +250,7 @@ def test_verbose_prints_epochs_and_progress(capsys):
 def test_divergence_names_learning_rate_and_keeps_last_good_parameters(digits):
     X, _ = digits
     params = dict(hidden_layer_sizes=(16,), batch_size=X.shape[0], random_state=0, n_iter_no_change=1000)
-    vae = VAE(2, learning_rate=1e3, max_iter=50, **params)
+    vae = VAE(2, learning_rate=1e2, max_iter=50, **params)
     with pytest.raises(DivergenceError, match="learning_rate") as info:
         vae.fit(X)
     assert isinstance(info.value, ValueError)
@@ -242,13 +258,16 @@ def test_divergence_names_learning_rate_and_keeps_last_good_parameters(digits):
     assert all(np.all(np.isfinite(a)) for a in attrs + [vae.decoder_log_var_])
     assert np.all(np.isfinite(vae.score_samples(X)))
     # One batch per epoch, so the last good parameters are those after the
-    # epoch before the one that diverged: a shorter fit reproduces them.
-    epoch = int(re.search(r"epoch (\d+)", str(info.value)).group(1))
-    assert epoch >= 2
-    ref = VAE(2, learning_rate=1e3, max_iter=epoch - 1, **params).fit(X)
+    # epoch before the one whose update (or, if the loss itself failed, whose
+    # loss's parameters) went non-finite: a shorter fit reproduces them.
+    message = str(info.value)
+    epoch = int(re.search(r"epoch (\d+)", message).group(1))
+    good_epochs = epoch - 1 if "parameter update" in message else epoch - 2
+    assert good_epochs >= 1
+    ref = VAE(2, learning_rate=1e2, max_iter=good_epochs, **params).fit(X)
     for a, b in zip(attrs, ref.encoder_coefs_ + ref.encoder_intercepts_ + ref.decoder_coefs_ + ref.decoder_intercepts_):
         np.testing.assert_array_equal(a, b)
-    assert vae.n_iter_ == epoch - 1
+    assert vae.n_iter_ == good_epochs
 
 
 def test_bernoulli_rejects_data_outside_unit_interval(digits):
@@ -279,6 +298,72 @@ def test_bernoulli_rejects_data_outside_unit_interval(digits):
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         VAE(**params).fit(gaussian_data(n=10))
+
+
+def test_rejected_fit_leaves_the_estimator_as_it_was(digits):
+    X, _ = digits
+    fresh = VAE(likelihood="bernoulli")
+    with pytest.raises(ValueError, match="bernoulli"):
+        fresh.fit(X * 16)
+    assert not hasattr(fresh, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        fresh.transform(X)
+    vae = VAE(2, likelihood="bernoulli", hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X)
+    Z = vae.transform(X)
+    with pytest.raises(ValueError, match="bernoulli"):
+        vae.fit(X[:, :10] * 16)
+    assert vae.n_features_in_ == 64
+    np.testing.assert_array_equal(vae.transform(X), Z)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        vae.set_params(early_stopping=True, validation_fraction=0.9).fit(X[:1, :10])
+    np.testing.assert_array_equal(vae.transform(X), Z)
+
+
+def test_input_errors_at_fit_and_predict_time(digits):
+    X, _ = digits
+    with pytest.raises(NotFittedError):
+        VAE().transform(X)
+    with pytest.raises(NotFittedError):
+        VAE().get_feature_names_out()
+    with pytest.raises(ValueError, match="[Cc]omplex"):
+        VAE().fit(X.astype(complex))
+    with pytest.raises(ValueError):
+        VAE().fit(np.array([["a", "b"], ["c", "d"]]))
+    vae = VAE(2, hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="64 features"):
+        vae.transform(X[:, :10])
+    with pytest.raises(ValueError, match="64 features"):
+        vae.score_samples(X[:, :10])
+
+
+def test_constant_feature_does_not_wreck_a_gaussian_fit():
+    # Its variance is 0: the decoder's starting variance is floored, so the
+    # first epochs are not spent undoing a loss of ~1/var nats.
+    X = gaussian_data(n=500, d=4)
+    with_const = np.c_[X, np.full(500, 3.0)]
+    vae = VAE(2, hidden_layer_sizes=(16,), max_iter=30, random_state=0).fit(with_const)
+    plain = VAE(2, hidden_layer_sizes=(16,), max_iter=30, random_state=0).fit(X)
+    assert vae.loss_curve_[0] < 1e3
+    # The constant feature can only add density (its variance shrinks).
+    assert vae.score(with_const) > plain.score(X) - 1.0
+
+
+def test_batching_options_and_adam_parameters():
+    X = gaussian_data(n=50)
+    base = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    full = VAE(2, batch_size=500, **base).fit(X)          # larger than n: one batch of n
+    assert full.t_ == 150 and np.isfinite(full.loss_curve_).all()
+    ordered = VAE(2, shuffle=False, **base).fit(X)
+    assert np.isfinite(ordered.loss_curve_).all()
+    assert not np.array_equal(ordered.transform(X), VAE(2, **base).fit(X).transform(X))
+    # shuffle=False sees the rows in order: permuting them changes the fit.
+    again = VAE(2, shuffle=False, batch_size=10, **base)
+    assert not np.array_equal(again.fit(X).loss_curve_, again.fit(X[::-1]).loss_curve_)
+    # Adam's parameters reach the optimiser.
+    ref = VAE(2, **base).fit(X).transform(X)
+    for name, value in [("beta_1", 0.5), ("beta_2", 0.9), ("epsilon", 1e-2)]:
+        other = VAE(2, **{name: value}, **base).fit(X).transform(X)
+        assert not np.allclose(other, ref), name
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -31,7 +31,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import Backend, NotPositiveDefiniteError, get_backend, DEVICES
 from .._elbo import ELBOTracker
-from .._validation import check_data, check_option, check_random_state_param, check_scalar
+from .._validation import (
+    check_data,
+    check_option,
+    check_random_state_param,
+    check_scalar,
+    unchanged_on_error,
+)
 from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance
 from ._stats import GaussianStats, accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
 
@@ -182,14 +188,15 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self
         """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
-        X = check_data(self, X, reset=do_init, ensure_min_samples=2)
-        self._check_parameters(X)
-        be = get_backend(self.device, X)
-        X = be.asarray(X)
-        try:
-            result = self._fit(be, X, do_init)
-        except NotPositiveDefiniteError:
-            raise ValueError(SINGULAR_MESSAGE) from None
+        with unchanged_on_error(self):
+            X = check_data(self, X, reset=do_init, ensure_min_samples=2)
+            self._check_parameters(X)
+            be = get_backend(self.device, X)
+            X = be.asarray(X)
+            try:
+                result = self._fit(be, X, do_init)
+            except NotPositiveDefiniteError:
+                raise ValueError(SINGULAR_MESSAGE) from None
         for name, value in result.items():
             setattr(self, name, value)
         return self

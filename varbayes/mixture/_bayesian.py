@@ -58,8 +58,10 @@ class BayesianGaussianMixture(BaseMixture):
 
     The mean-field posterior q(Z) q(pi) prod_k q(mu_k, Lambda_k) keeps these
     conjugate forms (Bishop eqs. 10.49, 10.58, 10.60-10.63).  Where this
-    differs from scikit-learn: for 'tied' the shared Wishart's degrees of
-    freedom are nu_0 + N (the exact update; scikit-learn uses nu_0 + N / K);
+    differs from scikit-learn: for 'tied' the shared Wishart is updated
+    exactly, nu = nu_0 + N and W^{-1} = W_0^{-1} + the scatter and mean-prior
+    terms summed over all components (scikit-learn averages the update over
+    components: nu_0 + N / K and the summed terms divided by K);
     for 'diag' and 'spherical', ``E[log |Lambda_k|]`` and the bound use the Gamma
     expectations and normalisers of the model above (scikit-learn uses the
     Wishart's multivariate digamma for them).  For 'full' the updates are
@@ -93,8 +95,9 @@ class BayesianGaussianMixture(BaseMixture):
     **Prediction.**  :meth:`predict_proba` returns the variational
     responsibilities q(z_n = k).  :meth:`score_samples` returns the log
     posterior predictive density under q, a mixture of Student-t
-    distributions (Bishop eq. 10.81 for 'full'; a product of univariate ts for
-    'diag'), plus, for the Dirichlet process, the predictive of a new
+    distributions (Bishop eq. 10.81 for 'full' and 'tied'; a product of
+    univariate ts for 'diag'; for 'spherical' an isotropic d-dimensional t
+    with d nu_k degrees of freedom), plus, for the Dirichlet process, the predictive of a new
     component (its prior; under 'tied' with the shared posterior precision)
     weighted by the stick mass left beyond K.  This is not scikit-learn's plug-in density
     (its issue #10148).  :meth:`sample` draws from the same predictive.

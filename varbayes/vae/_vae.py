@@ -28,7 +28,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import DEVICES, Backend, get_backend, is_gpu_array
 from .._elbo import ELBOTracker
-from .._validation import check_data, check_option, check_random_state_param, check_scalar
+from .._validation import (
+    check_data,
+    check_option,
+    check_random_state_param,
+    check_scalar,
+    unchanged_on_error,
+)
 from ._adam import Adam
 from ._layers import ACTIVATIONS
 from ._model import LOGVAR_BOUND, VAENetwork
@@ -40,6 +46,9 @@ DTYPES = ("float32", "float64", None)
 
 #: Rows per chunk in the prediction passes (bounded memory for any n_samples).
 CHUNK_ROWS = 1024
+
+#: Initial decoder variances start at least this fraction of the mean variance.
+VAR_FLOOR = 1e-3
 
 #: Below this many multiply-adds in a batch's largest layer product, a CPU fit
 #: runs BLAS on one thread: for small GEMMs the threads' synchronisation costs
@@ -360,6 +369,21 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
     def _is_fitted(self) -> bool:
         return hasattr(self, "encoder_coefs_")
 
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the latent dimensions: ``vae0``, ``vae1``, ...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_`` when given; otherwise unused.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return super().get_feature_names_out(input_features)
+
     @property
     def _n_features_out(self) -> int:
         """Number of transformed output features (for get_feature_names_out)."""
@@ -382,7 +406,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         The decoder's output starts at the data: its bias is the logit of the
         feature means (Bernoulli) or the means (Gaussian), and the Gaussian
         log-variance that of the data, so early epochs are not spent learning
-        the average image.  The encoder starts at q(z | x) ~ N(0, I).
+        the average image.  The encoder starts at q(z | x) ~ N(0, I).  For
+        the Gaussian, the output weights of a feature with less than the mean
+        variance are scaled down by its standard deviation, and the starting
+        variance is floored at ``VAR_FLOOR`` times the mean, so a (near-)
+        constant feature does not start with a loss of ~1 / var nats.
         """
         theta = np.zeros(net.params.size, dtype=net.dtype)
         factor = 2.0 if self.activation == "logistic" else 6.0
@@ -400,8 +428,19 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         else:
             theta[lo:hi] = mean
             var = be.to_host(xp.var(X, axis=0, dtype=xp.float64))
+            # A (near-)constant feature would start at variance ~0, and the
+            # random initial decoder weights would then cost it ~1/var nats:
+            # floor the start at a small fraction of the typical variance.
+            typical = float(np.mean(var)) if np.mean(var) > 0 else 1.0
+            # Likewise the output weights of low-variance features are shrunk
+            # to their scale (zero for a constant feature).
+            lo_w, hi_w, shape_w = net.params.offsets[f"decW{len(net.decoder_sizes) - 2}"]
+            scale = np.minimum(1.0, np.sqrt(var / typical))
+            theta[lo_w:hi_w] = (theta[lo_w:hi_w].reshape(shape_w) * scale).ravel()
             lo, hi, _ = net.params.offsets["log_var_x"]
-            theta[lo:hi] = np.clip(np.log(np.maximum(var, 1e-12)), -LOGVAR_BOUND + 1, LOGVAR_BOUND - 1)
+            theta[lo:hi] = np.clip(
+                np.log(np.maximum(var, VAR_FLOOR * typical)), -LOGVAR_BOUND + 1, LOGVAR_BOUND - 1
+            )
         return theta
 
     def _attributes_to_theta(self, net: VAENetwork) -> np.ndarray:
@@ -467,9 +506,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         """
         self._check_parameters()
         reset = not (self.warm_start and self._is_fitted())
-        be, X = self._validate(X, reset=reset)
-        with self._blas_threads(be, X):
-            self._fit(be, X, reset=reset, incremental=False)
+        with unchanged_on_error(self, keep=(DivergenceError,)):
+            be, X = self._validate(X, reset=reset)
+            with self._blas_threads(be, X):
+                self._fit(be, X, reset=reset, incremental=False)
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> "VAE":
@@ -491,9 +531,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         """
         self._check_parameters()
         reset = not self._is_fitted()
-        be, X = self._validate(X, reset=reset)
-        with self._blas_threads(be, X):
-            self._fit(be, X, reset=reset, incremental=True)
+        with unchanged_on_error(self, keep=(DivergenceError,)):
+            be, X = self._validate(X, reset=reset)
+            with self._blas_threads(be, X):
+                self._fit(be, X, reset=reset, incremental=True)
         return self
 
     def _blas_threads(self, be: Backend, X: Any) -> Any:
@@ -527,7 +568,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                     "(validation_fraction), leaving none to train on; lower "
                     "validation_fraction or pass more samples."
                 )
-            order = be.asarray(rs.permutation(n_samples))
+            if reset or not hasattr(self, "_split_seed"):
+                self._split_seed = int(rs.randint(np.iinfo(np.int32).max))
+            # The same split on every warm start (for the same n_samples), so
+            # a continued fit never validates on rows it has trained on.
+            order = be.asarray(np.random.RandomState(self._split_seed).permutation(n_samples))
             X_val, X = X[order[:n_val]], X[order[n_val:]]
         n_train = X.shape[0]
         batch = self._batch_size(n_train)
@@ -549,7 +594,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         else:
             tracker = copy.deepcopy(self.elbo_)
             history = {"loss_curve_": list(self.loss_curve_),
-                       "validation_scores_": ([] if early else None),
+                       "validation_scores_": (list(self.validation_scores_ or []) if early else None),
                        "n_iter_": self.n_iter_, "t_": self.t_}
         last_good = theta.copy()  # parameters of the last step with a finite loss
         best_theta = None
@@ -613,6 +658,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 # Fixed noise for every validation pass: epochs are compared
                 # with common random numbers.
                 val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, be.rng(val_seed))))
+                if not math.isfinite(val_elbo):
+                    fail(epoch, n_batches, "validation ELBO")
                 terms["validation_elbo"] = val_elbo
                 history["validation_scores_"].append(val_elbo)
                 line += f", validation ELBO = {val_elbo:.6g}"
