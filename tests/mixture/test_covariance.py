@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from varbayes._backend import NotPositiveDefiniteError, get_backend
-from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance
+from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance, residuals
 
 be = get_backend("cpu")
 K, D, N = 3, 4, 40
@@ -38,12 +38,18 @@ def _as_type(name, S_full, counts=None):
 def test_scatter_from_statistics_equals_direct_sum(name, data):
     X, resp, centers = data
     cov = get_covariance(name, K, D)
-    second = cov.second_moment(np, X, resp)
-    first = resp.T @ X
+    first, second = cov.centered_moments(np, X[None], resp)
+    np.testing.assert_allclose(first, resp.T @ X, rtol=1e-12)
     counts = resp.sum(0)
     S = cov.scatter(np, second, first, counts, centers)
     np.testing.assert_allclose(S, _as_type(name, _dense_scatter(X, resp, centers)), rtol=1e-12, atol=1e-12)
     assert S.shape == cov.shape
+    # The same scatter from moments about per-component origins.
+    origin = np.random.default_rng(5).normal(size=(K, D))
+    first_o, second_o = cov.centered_moments(np, X[None] - origin[:, None], resp)
+    np.testing.assert_allclose(second_o, _as_type(name, _dense_scatter(X, resp, origin)), rtol=1e-12, atol=1e-12)
+    S_o = cov.scatter(np, second_o, first_o, counts, centers - origin)
+    np.testing.assert_allclose(S_o, S, rtol=1e-10, atol=1e-10)
 
 
 def _random_cov(name, rng):
@@ -68,9 +74,10 @@ def test_precision_cholesky_log_det_whiten_and_trace(name, data):
     # Mahalanobis distances
     diff = X[:, None, :] - centers[None]
     expected = np.einsum("nki,kij,nkj->nk", diff, dense_prec, diff)
-    np.testing.assert_allclose(cov.mahalanobis(np, X, centers, P), expected, rtol=1e-10)
+    np.testing.assert_allclose(cov.mahalanobis(np, residuals(np, X, centers), P), expected, rtol=1e-10)
     # sum_k tr(Lambda_k S_k)
-    S = cov.scatter(np, cov.second_moment(np, X, resp), resp.T @ X, resp.sum(0), centers)
+    first, second = cov.centered_moments(np, X[None], resp)
+    S = cov.scatter(np, second, first, resp.sum(0), centers)
     dense_S = _dense_scatter(X, resp, centers)
     if name in ("diag", "spherical"):
         dense_S = dense_S * np.eye(D)  # only the diagonal enters a diagonal precision

@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from varbayes import GaussianMixture
 from varbayes._backend import get_backend
-from varbayes.mixture._covariance import get_covariance
+from varbayes.mixture._covariance import get_covariance, residuals
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -205,7 +205,9 @@ def test_hot_path_does_not_upcast_float32():
     cov = get_covariance("full", 3, 3)
     local = gm._device_params(be, cov, np.float32)
     assert all(v.dtype == np.float32 for v in local.values())
-    assert gm._log_rho(be, cov, X[:10], local).dtype == np.float32
+    D = residuals(np, X[:10], local["centers"])
+    assert D.dtype == np.float32
+    assert gm._log_rho(be, cov, D, local).dtype == np.float32
 
 
 def test_an_exact_fixed_point_counts_as_converged():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.special
 
 from varbayes._backend import get_backend
 from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance
@@ -13,7 +14,7 @@ be = get_backend("cpu")
 def _resp_fn(resp_all, log_norm_all=None):
     def fn(Xc, rows):
         resp = resp_all[rows]
-        ent = -np.sum(resp * np.log(resp))
+        ent = -np.sum(scipy.special.xlogy(resp, resp))
         return resp, None if log_norm_all is None else log_norm_all[rows], ent
 
     return fn
@@ -41,6 +42,53 @@ def test_statistics_of_two_chunks_add_up_to_both(name):
     np.testing.assert_allclose(whole.counts, resp.sum(0))
     np.testing.assert_allclose(whole.first, resp.T @ Xc, atol=1e-12)
     assert whole.log_norm == pytest.approx(log_norm.sum())
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_statistics_about_origins_add_and_give_the_same_scatter(name):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(101, 3)) + 50.0
+    resp = rng.dirichlet(np.ones(4), size=101)
+    cov = get_covariance(name, 4, 3)
+    shift = X.mean(0)
+    origin = rng.normal(size=(4, 3))
+    whole = accumulate(be, cov, X, shift, 1000, _resp_fn(resp), origin=origin)
+    both = accumulate(be, cov, X[:40], shift, 7, _resp_fn(resp[:40]), origin=origin) + accumulate(
+        be, cov, X[40:], shift, 1000, _resp_fn(resp[40:]), origin=origin
+    )
+    for field in ("counts", "first", "second"):
+        np.testing.assert_allclose(getattr(both, field), getattr(whole, field), rtol=1e-12, atol=1e-10)
+    plain = accumulate(be, cov, X, shift, 1000, _resp_fn(resp))
+    centers = rng.normal(size=(4, 3))
+    np.testing.assert_allclose(whole.mean(whole.counts), plain.mean(plain.counts), rtol=1e-12)
+    np.testing.assert_allclose(whole.scatter(np, cov, centers), plain.scatter(np, cov, centers), rtol=1e-10)
+    with pytest.raises(ValueError, match="different origins"):
+        whole + plain
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_origins_keep_float32_moments_of_far_components_accurate(name):
+    # Two tight clusters far from the data mean: moments about one common
+    # point cancel in float32; about each component's origin they do not.
+    rng = np.random.default_rng(2)
+    labels = rng.integers(2, size=400)
+    X64 = rng.normal(scale=1e-2, size=(400, 2)) + np.where(labels[:, None] == 1, 300.0, -300.0)
+    X = X64.astype(np.float32)
+    resp = np.eye(2, dtype=np.float32)[labels]
+    cov = get_covariance(name, 2, 2)
+    shift = X.mean(0, dtype=np.float64).astype(np.float32).astype(np.float64)
+    origin = np.stack([X[labels == k].mean(0) for k in range(2)]).astype(np.float64) - shift
+    stats = accumulate(be, cov, X, shift, 64, _resp_fn(resp), origin=origin)
+    Xs = X.astype(np.float64) - shift
+    centers = np.stack([Xs[labels == k].mean(0) for k in range(2)])
+    exact = sum(
+        (resp[:, k, None] * (Xs - centers[k])).T @ (Xs - centers[k]) for k in range(2)
+    ) if name == "tied" else np.stack([(resp[:, k, None] * (Xs - centers[k])).T @ (Xs - centers[k]) for k in range(2)])
+    if name == "diag":
+        exact = np.diagonal(exact, axis1=1, axis2=2)
+    elif name == "spherical":
+        exact = np.trace(exact, axis1=1, axis2=2) / 2
+    np.testing.assert_allclose(stats.scatter(np, cov, centers), exact, rtol=1e-4)
 
 
 def test_statistics_with_different_shifts_do_not_add():

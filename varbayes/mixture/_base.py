@@ -38,7 +38,7 @@ from .._validation import (
     check_scalar,
     unchanged_on_error,
 )
-from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance
+from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
 from ._stats import GaussianStats, accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -295,10 +295,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """One chunked pass: responsibilities under ``params`` and their statistics."""
         local = self._chunk_params(be, cov, params, shift, X.dtype)
 
-        def resp_fn(Xc: Any, rows: slice) -> tuple:
-            return normalize_log_rho(be, self._log_rho(be, cov, Xc, local))
+        def resp_fn(D: Any, rows: slice) -> tuple:
+            return normalize_log_rho(be, self._log_rho(be, cov, D, local))
 
-        return accumulate(be, cov, X, shift, chunk, resp_fn)
+        # Moments about the current centres: no cancellation for a component
+        # far from the data mean (see ._stats).
+        return accumulate(be, cov, X, shift, chunk, resp_fn, origin=local["centers"])
 
     @staticmethod
     def _counts(stats: GaussianStats) -> Any:
@@ -330,9 +332,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return {k: v.astype(dtype) for k, v in terms.items()}
 
     @staticmethod
-    def _log_rho(be: Backend, cov: Covariance, Xc: Any, local: dict) -> Any:
-        """Unnormalised log responsibilities of a chunk, shape (rows, K)."""
-        log_rho = cov.mahalanobis(be.xp, Xc, local["centers"], local["prec_chol"])
+    def _log_rho(be: Backend, cov: Covariance, D: Any, local: dict) -> Any:
+        """Unnormalised log responsibilities of a chunk, shape (rows, K).
+
+        ``D`` holds the chunk's residuals about ``local['centers']``, (K, rows, d).
+        """
+        log_rho = cov.mahalanobis(be.xp, D, local["prec_chol"])
         log_rho *= -0.5
         log_rho += local["log_const"]
         return log_rho
@@ -350,7 +355,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         dtype = X.dtype
         if self.init_params == "random":
 
-            def resp_fn(Xc, rows):
+            def resp_fn(D, rows):
                 u = random_state.uniform(size=(rows.stop - rows.start, K)).astype(dtype)
                 u /= u.sum(axis=1)[:, None]
                 return be.asarray(u), None, None
@@ -372,7 +377,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels = be.asarray(labels)
         eye = xp.eye(K, dtype=dtype)
 
-        def resp_fn(Xc, rows):
+        def resp_fn(D, rows):
             lab = labels[rows]
             resp = eye[xp.maximum(lab, 0)]
             resp *= (lab >= 0)[:, None]
@@ -415,7 +420,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         be, cov, shift, dtype, chunks = self._prediction_chunks(X)
         params = self._device_params(be, cov, dtype, shift)
         for rows, Xc in chunks:
-            yield be, rows, self._log_rho(be, cov, Xc, params)
+            yield be, rows, self._log_rho(be, cov, residuals(be.xp, Xc, params["centers"]), params)
 
     def _collect(self, parts: list, be: Backend) -> np.ndarray:
         return be.to_host(be.xp.concatenate(parts)) if parts else np.empty(0)

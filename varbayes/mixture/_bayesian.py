@@ -13,7 +13,7 @@ from .._backend import Backend, NotPositiveDefiniteError, get_backend
 from .._elbo import ELBOTracker
 from .._validation import check_array_param, check_option, check_scalar
 from ._base import BaseMixture
-from ._covariance import Covariance, get_covariance
+from ._covariance import Covariance, get_covariance, residuals
 from ._stats import GaussianStats, accumulate
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -319,8 +319,8 @@ class BayesianGaussianMixture(BaseMixture):
         kind = "full" if cov.name in ("full", "tied") else cov.name
         single = get_covariance(kind, 1, d)
         ones = xp.ones((min(n, self._chunk_rows(be, X)), 1), dtype=X.dtype)
-        stats = accumulate(be, single, X, mean, self._chunk_rows(be, X), lambda Xc, rows: (ones[: Xc.shape[0]], None, None))
-        scatter = single.scatter(xp, stats.second, stats.first, stats.counts, stats.first / n)
+        stats = accumulate(be, single, X, mean, self._chunk_rows(be, X), lambda D, rows: (ones[: rows.stop - rows.start], None, None))
+        scatter = stats.scatter(xp, single, stats.mean(stats.counts))
         return scatter[0] / max(n - 1, 1)
 
     # ------------------------------------------------------------ expectations
@@ -386,12 +386,12 @@ class BayesianGaussianMixture(BaseMixture):
         pr = self._priors
         nk = self._counts(stats)
         beta0 = pr["beta0"]
-        xbar = stats.first / nk[:, None]
+        xbar = stats.mean(nk)
         m0 = pr["m0"] - stats.shift
         beta = beta0 + nk
         means = (beta0 * m0 + nk[:, None] * xbar) / beta[:, None]
         dof = pr["nu0"] + cov.pooled(nk)
-        scatter = cov.scatter(xp, stats.second, stats.first, stats.counts, xbar)
+        scatter = stats.scatter(xp, cov, xbar)
         scatter = cov.add_diagonal(xp, scatter, self.reg_covar * cov.pooled(nk))
         diff = xbar - m0
         scale_inv = pr["W0inv"] + scatter + cov.weighted_outer(xp, diff, diff, beta0 * nk / beta)
@@ -455,7 +455,7 @@ class BayesianGaussianMixture(BaseMixture):
         expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(dof))
 
         # E[log p(X | Z, mu, Lambda)] (eq. 10.71), the scatter taken about m_k.
-        scatter = cov.scatter(xp, stats.second, stats.first, N, means)
+        scatter = stats.scatter(xp, cov, means)
         expected_loglik = 0.5 * xp.sum(N * (e_log_det - d / beta - d * LOG_2PI)) - 0.5 * cov.trace_product(
             xp, expected_precision_chol, scatter
         )
@@ -605,16 +605,16 @@ class BayesianGaussianMixture(BaseMixture):
     def _student_log_pdf(be: Backend, cov: Covariance, Xc: Any, t: dict) -> Any:
         """log w_k + log St(x_n | component k), shape (rows, K)."""
         xp = be.xp
-        Y = cov.whiten(xp, Xc, t["centers"], t["prec_chol"])
-        Y *= t["factor"][None, :, None]
+        Y = cov.whiten(xp, residuals(xp, Xc, t["centers"]), t["prec_chol"])
+        Y *= t["factor"][:, None, None]
         eta = t["eta"]
         if cov.factorized:
             Y *= Y
-            Y /= eta[None, :, None]
-            q = xp.log1p(Y).sum(axis=2)
+            Y /= eta[:, None, None]
+            q = xp.log1p(Y).sum(axis=2).T
             power = 0.5 * (eta + 1.0)
         else:
-            q = xp.log1p(xp.einsum("nkd,nkd->nk", Y, Y) / eta)
+            q = xp.log1p(xp.einsum("knd,knd->nk", Y, Y) / eta)
             power = 0.5 * (eta + cov.d)
         return t["log_const"] - power * q
 

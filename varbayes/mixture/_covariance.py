@@ -3,14 +3,15 @@
 A covariance type is chosen once per fit (:func:`get_covariance`) and every
 piece of per-type algebra goes through it, batched over the K components:
 
-* statistics: which second moment the data must provide
-  (:meth:`second_moment`) and the resp-weighted scatter about given centres
+* statistics: which moments the data must provide
+  (:meth:`centered_moments`) and the resp-weighted scatter about given centres
   (:meth:`scatter`), built from the primitive :meth:`weighted_outer`;
 * parameters: scatter -> covariance (:meth:`normalize`, :meth:`add_diagonal`),
   covariance -> precision Cholesky factor (:meth:`precision_cholesky`),
   precision (:meth:`precisions`) and log-determinant (:meth:`log_det`);
-* densities: whitened residuals (:meth:`whiten`), so that the Mahalanobis
-  distance is a sum of squares, and tr(Lambda S) (:meth:`trace_product`).
+* densities: whitened residuals (:meth:`whiten`) of the residuals
+  x_n - c_k (:func:`residuals`), so that the Mahalanobis distance is a sum of
+  squares, and tr(Lambda S) (:meth:`trace_product`).
 
 Shapes follow scikit-learn: for K components and d features a covariance is
 (K, d, d) for 'full', (d, d) for 'tied', (K, d) for 'diag' and (K,) for
@@ -53,8 +54,20 @@ class Covariance:
         raise NotImplementedError
 
     # -- statistics ---------------------------------------------------------
-    def second_moment(self, xp: Any, Xc: Any, resp: Any) -> Any:
-        """Sum over rows of r_nk (x_n x_n^T) in this type's shape, for a chunk."""
+    def centered_moments(self, xp: Any, D: Any, resp: Any) -> tuple[Any, Any]:
+        """Resp-weighted first and second moments of a chunk's residuals.
+
+        ``D`` holds the residuals x_n - o_k about each component's origin,
+        shape (K, n, d), or (1, n, d) for one origin shared by all; ``resp``
+        is (n, K).  Returns sum_n r_nk D_kn, shape (K, d), and
+        sum_n r_nk D_kn D_kn^T in this type's shape.
+        """
+        rT = xp.ascontiguousarray(resp.T)
+        first = xp.matmul(rT[:, None, :], D)[:, 0]  # (K, 1, n) @ (K, n, d), batched GEMV
+        return first, self._weighted_second(xp, D * rT[:, :, None], D)
+
+    def _weighted_second(self, xp: Any, W: Any, D: Any) -> Any:
+        """sum_n W_kn D_kn^T (W = r D) in this type's shape."""
         raise NotImplementedError
 
     def weighted_outer(self, xp: Any, u: Any, v: Any, w: Any) -> Any:
@@ -68,9 +81,9 @@ class Covariance:
     def scatter(self, xp: Any, second: Any, first: Any, counts: Any, centers: Any) -> Any:
         """S_k(c) = sum_n r_nk (x_n - c_k)(x_n - c_k)^T from the statistics.
 
-        ``second`` is the summed :meth:`second_moment`, ``first`` the (K, d)
-        sum of r x, ``counts`` the (K,) sum of r; all in the same shifted
-        coordinates as ``centers``.
+        ``second`` and ``first`` are the summed moments of
+        :meth:`centered_moments`, ``counts`` the (K,) sum of r; ``centers``
+        are relative to the same per-component origins as the moments.
         """
         ones = xp.ones_like(counts)
         return (
@@ -113,8 +126,8 @@ class Covariance:
         """log |Lambda_k|^{1/2} = sum log diag P_k, shape (K,) (scalar for 'tied')."""
         raise NotImplementedError
 
-    def whiten(self, xp: Any, Xc: Any, centers: Any, prec_chol: Any) -> Any:
-        """Residuals (x_n - c_k)^T P_k, shape (n, K, d)."""
+    def whiten(self, xp: Any, D: Any, prec_chol: Any) -> Any:
+        """Whitened residuals D_kn^T P_k, shape (K, n, d), of residuals D (K, n, d)."""
         raise NotImplementedError
 
     def trace_product(self, xp: Any, prec_chol: Any, scatter: Any) -> Any:
@@ -161,14 +174,26 @@ class Covariance:
     factorized = False
 
     # -- shared helpers --------------------------------------------------------
-    def mahalanobis(self, xp: Any, Xc: Any, centers: Any, prec_chol: Any) -> Any:
-        """Squared Mahalanobis distances (x_n - c_k)^T Lambda_k (x_n - c_k), (n, K)."""
-        Y = self.whiten(xp, Xc, centers, prec_chol)
-        return xp.einsum("nkd,nkd->nk", Y, Y)
+    def mahalanobis(self, xp: Any, D: Any, prec_chol: Any) -> Any:
+        """Squared Mahalanobis distances D_kn^T Lambda_k D_kn, shape (n, K).
+
+        ``D`` holds the residuals x_n - c_k, shape (K, n, d) (see :func:`residuals`).
+        """
+        Y = self.whiten(xp, D, prec_chol)
+        return xp.einsum("knd,knd->nk", Y, Y)
 
     def check_precisions(self, be: Backend, precisions: np.ndarray) -> None:
         """Raise ValueError unless the user's precisions are symmetric and PD."""
         raise NotImplementedError
+
+
+def residuals(xp: Any, Xc: Any, centers: Any) -> Any:
+    """x_n - c_k for every row and component, shape (K, n, d).
+
+    Formed explicitly before any product, so that neither the densities nor
+    the moments lose precision when a component sits far from the data.
+    """
+    return Xc[None, :, :] - centers[:, None, :]
 
 
 def _per_component(xp: Any, value: Any, cov: Any) -> Any:
@@ -235,24 +260,15 @@ class FullCovariance(_MatrixCovariance):
     def n_parameters(self):
         return self.K * self.d * (self.d + 1) // 2
 
-    def second_moment(self, xp, Xc, resp):
-        n, d = Xc.shape
-        # One GEMM over all components: (K d, n) @ (n, d).  The weighted rows
-        # are built transposed, so the broadcast multiply runs along n (long,
-        # contiguous) rather than along d: about 3x faster for small d.
-        W = xp.ascontiguousarray(resp.T)[:, None, :] * xp.ascontiguousarray(Xc.T)[None, :, :]
-        return (W.reshape(self.K * d, n) @ Xc).reshape(self.K, d, d)
+    def _weighted_second(self, xp, W, D):
+        # One batched GEMM: (K, d, n) @ (K, n, d).
+        return xp.matmul(xp.swapaxes(W, 1, 2), D)
 
     def weighted_outer(self, xp, u, v, w):
         return (w[:, None] * u)[:, :, None] * v[:, None, :]
 
-    def whiten(self, xp, Xc, centers, prec_chol):
-        n, d = Xc.shape
-        K = prec_chol.shape[0]
-        # x P_k for every k in one GEMM against the (d, K d) block row [P_1 ... P_K].
-        Y = (Xc @ xp.swapaxes(prec_chol, 0, 1).reshape(d, K * d)).reshape(n, K, d)
-        Y -= xp.einsum("ki,kij->kj", centers, prec_chol)
-        return Y
+    def whiten(self, xp, D, prec_chol):
+        return xp.matmul(D, prec_chol)  # one batched GEMM, (K, n, d) @ (K, d, d)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
@@ -276,9 +292,9 @@ class TiedCovariance(_MatrixCovariance):
     def n_parameters(self):
         return self.d * (self.d + 1) // 2
 
-    def second_moment(self, xp, Xc, resp):
-        # The components share Sigma, so only the total second moment is needed.
-        return Xc.T @ Xc
+    def _weighted_second(self, xp, W, D):
+        # The components share Sigma: the sum of the components' moments.
+        return xp.matmul(xp.swapaxes(W, 1, 2), D).sum(axis=0)
 
     def weighted_outer(self, xp, u, v, w):
         return (w[:, None] * u).T @ v
@@ -289,8 +305,9 @@ class TiedCovariance(_MatrixCovariance):
     def pooled(self, counts):
         return counts.sum()
 
-    def whiten(self, xp, Xc, centers, prec_chol):
-        return (Xc @ prec_chol)[:, None, :] - (centers @ prec_chol)[None, :, :]
+    def whiten(self, xp, D, prec_chol):
+        K, n, d = D.shape
+        return (D.reshape(K * n, d) @ prec_chol).reshape(K, n, d)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(self.precisions(xp, prec_chol) * scatter)
@@ -340,8 +357,8 @@ class DiagCovariance(_VectorCovariance):
     def n_parameters(self):
         return self.K * self.d
 
-    def second_moment(self, xp, Xc, resp):
-        return resp.T @ (Xc * Xc)
+    def _weighted_second(self, xp, W, D):
+        return xp.einsum("knd,knd->kd", W, D)
 
     def weighted_outer(self, xp, u, v, w):
         return w[:, None] * u * v
@@ -349,8 +366,8 @@ class DiagCovariance(_VectorCovariance):
     def log_det(self, xp, prec_chol):
         return xp.log(prec_chol).sum(axis=1)
 
-    def whiten(self, xp, Xc, centers, prec_chol):
-        return Xc[:, None, :] * prec_chol[None] - (centers * prec_chol)[None]
+    def whiten(self, xp, D, prec_chol):
+        return D * prec_chol[:, None, :]
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(prec_chol**2 * scatter)
@@ -392,8 +409,8 @@ class SphericalCovariance(_VectorCovariance):
     def n_parameters(self):
         return self.K
 
-    def second_moment(self, xp, Xc, resp):
-        return resp.T @ (Xc * Xc).mean(axis=1)
+    def _weighted_second(self, xp, W, D):
+        return xp.einsum("knd,knd->k", W, D) / self.d
 
     def weighted_outer(self, xp, u, v, w):
         return w * (u * v).mean(axis=1)
@@ -401,8 +418,8 @@ class SphericalCovariance(_VectorCovariance):
     def log_det(self, xp, prec_chol):
         return self.d * xp.log(prec_chol)
 
-    def whiten(self, xp, Xc, centers, prec_chol):
-        return (Xc[:, None, :] - centers[None]) * prec_chol[None, :, None]
+    def whiten(self, xp, D, prec_chol):
+        return D * prec_chol[:, None, None]
 
     def trace_product(self, xp, prec_chol, scatter):
         return self.d * xp.sum(prec_chol**2 * scatter)

@@ -232,8 +232,8 @@ class GaussianMixture(BaseMixture):
         """Maximum-likelihood parameters given the statistics (Bishop eqs. 9.24-9.26)."""
         xp = be.xp
         nk = self._counts(stats)
-        centers = stats.first / nk[:, None]
-        scatter = cov.scatter(xp, stats.second, stats.first, stats.counts, centers)
+        centers = stats.mean(nk)
+        scatter = stats.scatter(xp, cov, centers)
         covariances = cov.add_diagonal(xp, cov.normalize(xp, scatter, nk), self.reg_covar)
         return {
             "weights": nk / nk.sum(),

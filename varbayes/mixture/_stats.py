@@ -3,7 +3,7 @@
 Given responsibilities r_nk, everything the M-step (EM) or the global updates
 (CAVI) need from the data is
 
-    N_k = sum_n r_nk,   s_k = sum_n r_nk (x_n - c),   S_k = sum_n r_nk (x_n - c)(x_n - c)^T
+    N_k = sum_n r_nk,   s_k = sum_n r_nk (x_n - o_k),   S_k = sum_n r_nk (x_n - o_k)(x_n - o_k)^T
 
 (or the diagonal of S_k, or the total sum_n (x_n - c)(x_n - c)^T for 'tied'),
 plus two scalars for the bound: sum_n log sum_k rho_nk and the entropy of
@@ -14,10 +14,18 @@ statistics of both: :class:`GaussianStats` supports ``+``.  A fit therefore
 streams X through fixed-size chunks (bounded extra memory), and the same code
 serves online or distributed fits.
 
-The shift ``c`` is a fixed point (the data mean) subtracted from every chunk
-so that second moments do not lose precision to cancellation when the data
-sit far from the origin.  Per-chunk arithmetic runs in the dtype of X; the
-chunk sums are accumulated in float64.
+Two points guard the second moments against cancellation.  The ``shift`` is
+the data mean, subtracted from every chunk, so that nothing is computed far
+from the origin.  The ``origin`` o_k of component k is a point near that
+component (in a fit, its current centre): moments about o_k, with residuals
+x_n - o_k formed before any product, lose nothing when a component sits far
+from the data mean relative to its spread, where moments about one common
+point would cancel catastrophically (float32 data, or well separated
+clusters).  The scatter about the new centre m_k then follows exactly as
+S_k - N_k (m_k - o_k)(m_k - o_k)^T (:meth:`GaussianStats.scatter`), a small
+correction because o_k is near m_k.  Per-chunk arithmetic runs in the dtype of
+X (float64 for a pass without origins, e.g. from initial responsibilities);
+the chunk sums are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .._backend import Backend
-from ._covariance import Covariance
+from ._covariance import Covariance, residuals
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
@@ -37,7 +45,8 @@ CHUNK_BYTES = {"cpu": 1 << 22, "gpu": 1 << 28}
 
 def auto_chunk_size(be: Backend, n_samples: int, n_components: int, n_features: int, itemsize: int) -> int:
     """Rows per chunk so that the chunk's (rows, K, d) work arrays fit the budget."""
-    per_row = itemsize * (2 * n_components * n_features + 4 * n_components + 2 * n_features)
+    # Residuals, whitened residuals and weighted residuals: three (K, d) per row.
+    per_row = itemsize * (3 * n_components * n_features + 4 * n_components + 2 * n_features)
     rows = CHUNK_BYTES[be.name] // per_row
     return int(min(max(rows, 64), max(n_samples, 1)))
 
@@ -57,10 +66,10 @@ class GaussianStats:
     counts : array of shape (K,)
         N_k = sum_n r_nk.
     first : array of shape (K, d)
-        sum_n r_nk (x_n - shift).
+        sum_n r_nk (x_n - shift - origin_k).
     second : array
-        sum_n r_nk (x_n - shift)(x_n - shift)^T in the covariance type's shape
-        (see :meth:`Covariance.second_moment`).
+        sum_n r_nk (x_n - shift - origin_k)(x_n - shift - origin_k)^T in the
+        covariance type's shape (see :meth:`Covariance.centered_moments`).
     log_norm : 0-d array
         sum_n log sum_k rho_nk, the log normaliser of the responsibilities
         (for EM: the log-likelihood).
@@ -71,6 +80,9 @@ class GaussianStats:
     shift : array of shape (d,)
         The point subtracted from the data; statistics add only with the
         same shift.
+    origin : array of shape (K, d)
+        Each component's point about which its moments are taken, in shifted
+        coordinates (float64); statistics add only with the same origins.
     dtype : numpy dtype
         The dtype of the data the statistics were computed from.
     """
@@ -82,11 +94,14 @@ class GaussianStats:
     entropy: Any
     n_samples: int
     shift: Any
+    origin: Any
     dtype: Any = np.dtype(np.float64)
 
     def __add__(self, other: "GaussianStats") -> "GaussianStats":
-        if other.shift is not self.shift and not np.array_equal(_host(other.shift), _host(self.shift)):
-            raise ValueError("Cannot add statistics computed with different shifts.")
+        for name in ("shift", "origin"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
+                raise ValueError(f"Cannot add statistics computed with different {name}s.")
         return replace(
             self,
             counts=self.counts + other.counts,
@@ -98,11 +113,25 @@ class GaussianStats:
         )
 
 
+    def mean(self, counts: Any) -> Any:
+        """Resp-weighted means in shifted coordinates: o_k + s_k / counts_k.
+
+        ``counts`` is N_k, possibly regularised (see ``BaseMixture._counts``).
+        """
+        return self.origin + self.first / counts[:, None]
+
+    def scatter(self, xp: Any, cov: Covariance, centers: Any) -> Any:
+        """sum_n r_nk (x_n - c_k)(x_n - c_k)^T about ``centers`` (K, d), shifted
+        coordinates, in the covariance type's shape (Bishop (2006), eq. 9.25)."""
+        return cov.scatter(xp, self.second, self.first, self.counts, centers - self.origin)
+
+
 def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-#: A chunk evaluator: (Xc chunk, row slice) -> (resp, log_norm rows or None, entropy or None).
+#: A chunk evaluator: (residuals (K, n, d) of the chunk, row slice) ->
+#: (resp, log_norm rows or None, entropy or None).
 RespFn = Callable[[Any, slice], tuple[Any, Any, Any]]
 
 
@@ -113,6 +142,7 @@ def accumulate(
     shift: Any,
     chunk_size: int,
     resp_fn: RespFn,
+    origin: Any = None,
 ) -> GaussianStats:
     """Stream X through chunks, summing the statistics of the responsibilities.
 
@@ -128,21 +158,36 @@ def accumulate(
     chunk_size : int
         Rows per chunk.
     resp_fn : callable
-        ``resp_fn(Xc, rows)`` returns the chunk's responsibilities (rows, K),
-        the per-row log normaliser or None, and the chunk's entropy or None.
+        ``resp_fn(D, rows)`` returns the chunk's responsibilities (rows, K),
+        the per-row log normaliser or None, and the chunk's entropy or None;
+        ``D`` (K, rows, d) holds the chunk's residuals about the origins (the
+        E-step's densities need exactly these), or (1, rows, d) about the
+        shift when there are no origins.
+    origin : array of shape (K, d), optional
+        Per-component points in shifted coordinates (exactly representable
+        in the dtype of X) about which the moments are taken; the chunk
+        arithmetic then runs in the dtype of X.  Without it, the moments are
+        taken about the shift and the chunks are computed in float64.
     """
     xp = be.xp
     f64 = xp.float64
     shift_x = shift.astype(X.dtype)
+    origin_x = None if origin is None else origin.astype(X.dtype)
     zero = xp.zeros((), dtype=f64)
     counts = first = second = None
     log_norm, entropy = zero, zero
     for rows in chunk_slices(X.shape[0], chunk_size):
         Xc = X[rows] - shift_x
-        resp, row_log_norm, chunk_entropy = resp_fn(Xc, rows)
+        if origin_x is None:
+            D = Xc.astype(f64)[None]
+            resp, row_log_norm, chunk_entropy = resp_fn(D, rows)
+            c_first, c_second = cov.centered_moments(xp, D, resp.astype(f64))
+        else:
+            D = residuals(xp, Xc, origin_x)
+            resp, row_log_norm, chunk_entropy = resp_fn(D, rows)
+            c_first, c_second = cov.centered_moments(xp, D, resp)
         c_counts = resp.sum(axis=0).astype(f64)
-        c_first = (resp.T @ Xc).astype(f64)
-        c_second = cov.second_moment(xp, Xc, resp).astype(f64)
+        c_first, c_second = c_first.astype(f64), c_second.astype(f64)
         if counts is None:
             counts, first, second = c_counts, c_first, c_second
         else:
@@ -153,7 +198,8 @@ def accumulate(
             log_norm = log_norm + row_log_norm.sum(dtype=f64)
         if chunk_entropy is not None:
             entropy = entropy + chunk_entropy
-    return GaussianStats(counts, first, second, log_norm, entropy, X.shape[0], shift, np.dtype(X.dtype))
+    origin64 = xp.zeros(first.shape, dtype=f64) if origin is None else origin_x.astype(f64)
+    return GaussianStats(counts, first, second, log_norm, entropy, X.shape[0], shift, origin64, np.dtype(X.dtype))
 
 
 def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
@@ -161,12 +207,16 @@ def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
 
     Returns ``(resp, log_norm, entropy)`` where ``log_norm`` is the per-row
     logsumexp, ``resp = exp(log_rho - log_norm)`` and ``entropy`` is the chunk's
-    -sum r log r in float64.
+    -sum r log r in float64.  ``log_rho`` is overwritten with log r.
     """
     xp = be.xp
-    log_norm = be.logsumexp(log_rho, axis=1)
-    log_resp = log_rho
-    log_resp -= log_norm[:, None]
-    resp = xp.exp(log_resp)
-    entropy = -xp.einsum("nk,nk->", resp, log_resp).astype(xp.float64)
-    return resp, log_norm, entropy
+    amax = xp.max(log_rho, axis=1, keepdims=True)
+    amax = xp.where(xp.isfinite(amax), amax, 0)
+    log_rho -= amax
+    resp = xp.exp(log_rho)  # one exp: normalised below instead of recomputed
+    total = resp.sum(axis=1, keepdims=True)
+    resp /= total
+    log_total = xp.log(total)
+    log_rho -= log_total  # now log r
+    entropy = -xp.einsum("nk,nk->", resp, log_rho).astype(xp.float64)
+    return resp, (log_total + amax)[:, 0], entropy
