@@ -379,6 +379,10 @@ def test_float32_predictions_agree_with_float64_far_from_the_origin(cov_type):
         ({"covariance_prior": -2.0, "covariance_type": "spherical"}, "positive"),
         ({"covariance_prior": np.eye(3)}, "shape"),
         ({"elbo_per_update": "yes"}, "elbo_per_update"),
+        ({"mean_precision_prior": np.nan}, "mean_precision_prior.*finite"),
+        ({"degrees_of_freedom_prior": np.inf}, "degrees_of_freedom_prior.*finite"),
+        ({"weight_concentration_prior": np.inf}, "weight_concentration_prior.*finite"),
+        ({"mean_prior": [0.0, np.nan, 0.0]}, "mean_prior"),
     ],
 )
 def test_invalid_priors_are_clear_errors(params, match):

@@ -73,6 +73,48 @@ def test_matches_sklearn_from_same_initial_parameters(cov_type):
     assert ours.aic(X) == pytest.approx(ref.aic(X), rel=1e-8)
 
 
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_tight_clusters_far_apart_keep_their_covariances(cov_type):
+    # Spread 1e-2 at distance 1e4: second moments about one common point
+    # cancel to ~1e-4 relative error (as scikit-learn's 'tied', 'diag' and
+    # 'spherical' updates do); about each component's centre they equal the
+    # direct sums over each cluster.  'full' is also compared with
+    # scikit-learn, which subtracts each mean first.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(2, size=400)
+    X = rng.normal(scale=1e-2, size=(400, 2)) + np.where(labels[:, None] == 1, 1e4, -1e4)
+    init = dict(means_init=np.array([[-1e4 + 0.1, -1e4], [1e4, 1e4 - 0.1]]), weights_init=[0.5, 0.5])
+    ours, ref = both(cov_type, n_components=2, tol=0.0, max_iter=5, **init)
+    ours.fit(X)
+    resid = [X[labels == k] - X[labels == k].mean(0) for k in range(2)]
+    direct = np.stack([r.T @ r / len(r) for r in resid])
+    if cov_type == "tied":
+        direct = sum(r.T @ r for r in resid) / len(X)
+    elif cov_type == "diag":
+        direct = np.diagonal(direct, axis1=1, axis2=2)
+    elif cov_type == "spherical":
+        direct = np.trace(direct, axis1=1, axis2=2) / 2
+    eye = np.eye(2) if cov_type in ("full", "tied") else 1.0
+    np.testing.assert_allclose(ours.covariances_, direct + 1e-6 * eye, rtol=1e-8)
+    if cov_type == "full":
+        ref.fit(X)
+        for attr in ("weights_", "means_", "covariances_"):
+            np.testing.assert_allclose(getattr(ours, attr), getattr(ref, attr), rtol=1e-8, err_msg=attr)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_float32_digits_fit_where_cancellation_used_to_fail(cov_type):
+    # Pixels constant within a cluster have a variance of ~reg_covar: float32
+    # moments about the data mean lost it and the fit failed as singular.
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data.astype(np.float32)
+    ours = GaussianMixture(10, covariance_type=cov_type, random_state=0, max_iter=20).fit(X)
+    ref = GaussianMixture(10, covariance_type=cov_type, random_state=0, max_iter=20).fit(X.astype(np.float64))
+    assert ours.means_.dtype == np.float32
+    assert ours.score(X) == pytest.approx(ref.score(X), rel=1e-3)
+
+
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_same_random_state_gives_sklearn_initialisation(init_params):
     X = blobs(seed=3)
@@ -343,7 +385,9 @@ def test_methods_before_fit_raise_not_fitted(method):
         ({"n_components": 1.5}, "n_components"),
         ({"tol": -1.0}, "tol"),
         ({"reg_covar": -1e-3}, "reg_covar"),
-        ({"max_iter": 0}, "max_iter"),
+        ({"max_iter": -1}, "max_iter"),
+        ({"tol": np.nan}, "tol.*finite"),
+        ({"reg_covar": np.inf}, "reg_covar.*finite"),
         ({"n_init": 0}, "n_init"),
         ({"init_params": "magic"}, "init_params"),
         ({"covariance_type": "banded"}, "covariance_type"),
@@ -367,6 +411,44 @@ def test_invalid_parameters_are_clear_errors_before_any_work(params, match):
     with pytest.raises(ValueError, match=match):
         gm.fit(blobs(n=20, seed=16))
     assert not hasattr(gm, "means_")
+
+
+def test_a_rejected_fit_leaves_the_estimator_as_it_was():
+    # validate_data records n_features_in_ before the later checks run.
+    gm = GaussianMixture(5)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        gm.fit(np.ones((3, 2)))
+    assert not hasattr(gm, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        gm.predict(np.ones((3, 2)))
+    X = blobs(seed=15)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    labels = gm.predict(X)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        gm.set_params(n_components=50).fit(X[:10, :2])
+    assert gm.n_features_in_ == 3
+    np.testing.assert_array_equal(gm.predict(X), labels)
+
+
+def test_max_iter_zero_keeps_the_initial_parameters():
+    X = blobs(seed=3)
+    init = initial_params(X, 3, "full")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # as scikit-learn: no warning
+        gm = GaussianMixture(3, max_iter=0, **init).fit(X)
+    np.testing.assert_allclose(gm.means_, init["means_init"])
+    assert gm.n_iter_ == 0 and gm.lower_bounds_ == [] and not gm.converged_
+    assert gm.lower_bound_ == pytest.approx(gm.score(X), rel=1e-12)
+
+
+def test_verbose_messages_follow_sklearn(capsys):
+    X = blobs(seed=3)
+    GaussianMixture(2, verbose=True, verbose_interval=2, max_iter=4, tol=0.0, random_state=0).fit(X)
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["Initialization 0", "  Iteration 2", "  Iteration 4", "Initialization did not converge."]
+    GaussianMixture(2, verbose=2, verbose_interval=2, max_iter=4, tol=0.0, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "  Iteration 2\t time lapse" in out and "lower bound" in out
 
 
 def test_singular_covariance_suggests_reg_covar_and_keeps_previous_fit():

@@ -244,6 +244,8 @@ def test_verbose_prints_epochs_and_progress(capsys):
     out, err = capsys.readouterr()
     assert "Epoch 1: ELBO =" in out and "Epoch 2: ELBO =" in out
     assert "Epoch 1 [" in err and "ELBO" in err
+    VAE(2, hidden_layer_sizes=(4,), max_iter=1, verbose=True, random_state=0).fit(X)
+    assert "Epoch 1: ELBO =" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ robustness

@@ -144,13 +144,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
         check_scalar(self.tol, "tol", numbers.Real, low=0.0)
         check_scalar(self.reg_covar, "reg_covar", numbers.Real, low=0.0)
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=1)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=0)
         check_scalar(self.n_init, "n_init", numbers.Integral, low=1)
         check_option(self.init_params, "init_params", INIT_PARAMS)
         check_option(self.covariance_type, "covariance_type", tuple(COVARIANCE_TYPES))
         check_random_state_param(self.random_state)
         check_option(self.warm_start, "warm_start", (False, True))
-        check_scalar(self.verbose, "verbose", numbers.Integral, low=0)
+        check_scalar(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose,
+                     "verbose", numbers.Integral, low=0)
         check_scalar(self.verbose_interval, "verbose_interval", numbers.Integral, low=1)
         check_option(self.device, "device", DEVICES)
         check_scalar(self.chunk_size, "chunk_size", numbers.Integral, low=1, allow_none=True)
@@ -249,8 +250,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     raise ValueError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
                 bounds.append(bound)
                 change = bound - prev
-                if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
-                    print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
+                if self.verbose and n_iter % self.verbose_interval == 0:
+                    if self.verbose >= 2:
+                        print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
+                    else:
+                        print(f"  Iteration {n_iter}")
                 if n_iter == 1:
                     reference = bound
                 # The last gain relative to the gain since the first iteration:
@@ -268,7 +272,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     break
             if self.verbose:
                 state = "converged" if converged else "did not converge"
-                print(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
+                if self.verbose >= 2:
+                    print(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
+                else:
+                    print(f"Initialization {state}.")
             if bound > best_bound or best is None:
                 best_bound = bound
                 best = (params, stats, converged, n_iter, bounds, tracker)

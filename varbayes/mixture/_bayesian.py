@@ -115,6 +115,8 @@ class BayesianGaussianMixture(BaseMixture):
     reg_covar : float, default=1e-6
         Added (times N_k) to the diagonal of each scatter; see above.
     max_iter : int, default=100
+        Number of CAVI iterations per initialisation; 0 keeps the initial
+        parameters.
     n_init : int, default=1
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
     weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, default='dirichlet_process'
@@ -136,6 +138,7 @@ class BayesianGaussianMixture(BaseMixture):
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
     verbose : int, default=0
+        As :class:`GaussianMixture`.
     verbose_interval : int, default=10
     device : {'auto', 'cpu', 'gpu'}, default='auto'
         'auto' uses the GPU for CuPy input.  Fitted attributes are NumPy

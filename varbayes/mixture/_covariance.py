@@ -122,6 +122,10 @@ class Covariance:
         """Lambda = P P^T."""
         raise NotImplementedError
 
+    def invert(self, xp: Any, a: Any) -> Any:
+        """The inverse of each component's matrix (e.g. covariances from precisions)."""
+        raise NotImplementedError
+
     def log_det(self, xp: Any, prec_chol: Any) -> Any:
         """log |Lambda_k|^{1/2} = sum log diag P_k, shape (K,) (scalar for 'tied')."""
         raise NotImplementedError
@@ -224,6 +228,9 @@ class _MatrixCovariance(Covariance):
 
     def precisions(self, xp, prec_chol):
         return prec_chol @ xp.swapaxes(prec_chol, -1, -2)
+
+    def invert(self, xp, a):
+        return xp.linalg.inv(a)
 
     def log_det(self, xp, prec_chol):
         return xp.log(xp.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)
@@ -339,6 +346,9 @@ class _VectorCovariance(Covariance):
 
     def precisions(self, xp, prec_chol):
         return prec_chol**2
+
+    def invert(self, xp, a):
+        return 1.0 / a
 
     def check_precisions(self, be, precisions):
         if np.any(np.less_equal(precisions, 0.0)):

@@ -68,7 +68,9 @@ class GaussianMixture(BaseMixture):
         Added to the diagonal of every covariance, keeping them positive
         definite.
     max_iter : int, default=100
-        Number of EM iterations (M-steps) per initialisation.
+        Number of EM iterations (M-steps) per initialisation; 0 keeps the
+        initial parameters (as scikit-learn, e.g. to inspect an
+        initialisation).
     n_init : int, default=1
         Number of initialisations; the best bound is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
@@ -88,10 +90,11 @@ class GaussianMixture(BaseMixture):
         If True, each fit after the first continues from the current
         parameters (and ``n_init`` is ignored).
     verbose : int, default=0
-        1 prints each initialisation's result, 2 also every
-        ``verbose_interval`` iterations.
+        As scikit-learn: 1 prints each initialisation, its outcome and the
+        iteration number every ``verbose_interval`` iterations; 2 adds the
+        time and the change of the bound.
     verbose_interval : int, default=10
-        Iterations between messages at ``verbose=2``.
+        Iterations between messages.
     device : {'auto', 'cpu', 'gpu'}, default='auto'
         Where to compute: 'auto' uses the GPU for CuPy input and the CPU
         otherwise.  Fitted attributes are NumPy arrays on the host whatever
@@ -224,6 +227,8 @@ class GaussianMixture(BaseMixture):
         if self.precisions_init is not None:
             precisions = be.asarray(self.precisions_init, dtype=xp.float64)
             params["prec_chol"] = cov.cholesky_of_precision(be, precisions)
+            # Consistent with the given precisions (what max_iter=0 returns).
+            params["covariances"] = cov.invert(xp, precisions)
         else:
             params["prec_chol"] = cov.precision_cholesky(be, params["covariances"])
         return params

@@ -326,7 +326,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         check_scalar(self.n_importance, "n_importance", numbers.Integral, low=1)
         check_random_state_param(self.random_state)
         check_option(self.warm_start, "warm_start", (False, True))
-        check_scalar(self.verbose, "verbose", numbers.Integral, low=0)
+        check_scalar(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose,
+                     "verbose", numbers.Integral, low=0)
         check_option(self.dtype, "dtype", DTYPES)
         check_option(self.device, "device", DEVICES)
 
