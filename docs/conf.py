@@ -47,7 +47,7 @@ myst_heading_anchors = 3
 
 # -- API reference --------------------------------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"inherited-members": False, "member-order": "bysource"}
+autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 numpydoc_show_class_members = False  # autosummary templates list the methods instead
 numpydoc_class_members_toctree = False

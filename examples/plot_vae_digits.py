@@ -52,9 +52,11 @@ ax.set_title("test digits in the latent space")
 # Reconstructions and samples
 # ---------------------------
 # Top: test digits.  Middle: their reconstructions, decoded from the
-# posterior means.  Bottom: new digits, decoded from draws of the prior.
-recon = vae.inverse_transform(Z[:10])
-samples, _ = vae.sample(10)
+# posterior means.  Bottom: new digits, the decoder's means E[x | z] for
+# draws z of the prior (``sample`` also returns Bernoulli pixel draws x ~
+# p(x | z), binary images, as its first output).
+_, Z_prior = vae.sample(10)
+samples = vae.inverse_transform(Z_prior)
 fig, axes = plt.subplots(3, 10, figsize=(10, 3.3))
 for i in range(10):
     for row, images in enumerate([X_test, recon, samples]):

@@ -129,3 +129,23 @@ def test_gpu_operations_match_cpu():
         gpu.to_host(gpu.inv_cholesky_transpose(cupy.asarray(L))), cpu.inv_cholesky_transpose(L), rtol=1e-10
     )
     np.testing.assert_allclose(gpu.to_host(gpu.digamma(cupy.asarray(S))), cpu.digamma(S), rtol=1e-12)
+
+
+def test_only_the_backend_module_names_cupy():
+    """The one place that knows NumPy from CuPy (design.md)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "varbayes"
+    for path in package.rglob("*.py"):
+        if path.name == "_backend.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Name):
+                names = [node.id]
+            assert not any(n.split(".")[0] in ("cupy", "cupyx") for n in names), path

@@ -32,6 +32,19 @@ def test_each_example_has_a_titled_docstring_and_uses_the_public_api(path):
             assert node.module == "varbayes", f"{path.name} imports the private module {node.module}"
 
 
+def test_api_templates_exist_where_sphinx_looks_for_them():
+    # A template name that Sphinx cannot find silently falls back to its
+    # default, which lists no methods.
+    import re
+
+    api = (ROOT / "docs" / "api.rst").read_text()
+    templates = re.findall(r":template: (\S+)", api)
+    assert templates
+    for name in templates:
+        assert (ROOT / "docs" / "_templates" / name).exists(), name
+    assert ":members:" in (ROOT / "docs" / "_templates" / "autosummary" / "class.rst").read_text()
+
+
 def test_benchmarks_page_includes_the_readme_markers():
     page = (ROOT / "docs" / "benchmarks.md").read_text()
     for name in ("gmm", "bgmm", "vae"):

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from ._backend import is_gpu_array
+from ._backend import get_backend, is_gpu_array
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -34,8 +34,7 @@ def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int =
             dtype=list(FLOAT_DTYPES),
             ensure_min_samples=ensure_min_samples,
         )
-    import cupy
-
+    xp = get_backend("auto", X).xp  # CuPy, known only to the backend
     name = type(estimator).__name__
     if X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead (shape={X.shape}).")
@@ -50,7 +49,7 @@ def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int =
         )
     if X.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-    if not bool(cupy.isfinite(X).all()):
+    if not bool(xp.isfinite(X).all()):
         raise ValueError("Input X contains NaN or infinity.")
     if reset:
         estimator.n_features_in_ = X.shape[1]
@@ -61,7 +60,7 @@ def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int =
             f"X has {X.shape[1]} features, but {name} is expecting "
             f"{estimator.n_features_in_} features as input."
         )
-    return cupy.ascontiguousarray(X)
+    return xp.ascontiguousarray(X)
 
 
 @contextlib.contextmanager

@@ -142,16 +142,16 @@ def test_complete_elbo_equals_monte_carlo_estimate(cov_type, prior):
 
 
 # ------------------------------------------------------------ coordinate ascent
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6),
     n=st.integers(20, 120),
     d=st.integers(1, 3),
     k=st.integers(1, 4),
-    cov_type=st.sampled_from(COV_TYPES),
-    prior=st.sampled_from(PRIORS),
 )
-def test_every_coordinate_update_is_an_ascent_step(seed, n, d, k, cov_type, prior):
+def test_every_coordinate_update_is_an_ascent_step(cov_type, prior, seed, n, d, k):
     X = blobs(n=n, d=d, k=max(k - 1, 1), seed=seed, spread=3.0)
     est = BayesianGaussianMixture(
         n_components=k,

@@ -102,7 +102,10 @@ class GaussianMixture(BaseMixture):
     chunk_size : int, default=None
         Rows per chunk of the passes over X; by default chosen from a working
         memory budget (about 4 MiB on CPU, 256 MiB on GPU), so the extra memory
-        of a fit does not grow with n_samples.
+        of the EM iterations does not grow with n_samples.  The initialisation
+        may: 'kmeans' runs scikit-learn's KMeans, which copies X (about twice
+        the size of X at its peak), and 'k-means++' keeps a distance per
+        sample; 'random' and 'random_from_data' need nothing beyond a chunk.
 
     Attributes
     ----------
