@@ -27,7 +27,7 @@ centres = np.array([[0, 0], [6, 0], [0, 6], [6, 6]])
 X = np.concatenate([rng.normal(size=(120, 2)) + c for c in centres])
 N = X.shape[0]
 
-ks = list(range(1, 9))  # plain ints: the estimators check the type
+ks = list(range(1, 9))
 bic, elbo = [], []
 for k in ks:
     gm = GaussianMixture(n_components=k, n_init=3, random_state=0, max_iter=300).fit(X)

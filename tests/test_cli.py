@@ -188,6 +188,9 @@ def test_npz_arrays_must_be_chosen_and_numeric(tmp_path, capsys):
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
     code, _, err = _run(capsys, "fit", "gmm", tmp_path / "text.npy")
     _assert_one_line_error(code, err, contains="not numbers")
+    np.save(tmp_path / "scalar.npy", np.array(3.0))
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "scalar.npy")
+    _assert_one_line_error(code, err, contains="scalar.npy' holds a single number")
 
 
 @pytest.mark.parametrize(
@@ -198,6 +201,7 @@ def test_npz_arrays_must_be_chosen_and_numeric(tmp_path, capsys):
         (["fit", "gmm", "{data}", "--covariance-type", "round"], "invalid choice: 'round'"),
         (["fit", "gmm", "{data}", "--tol", "-1"], "--tol"),
         (["fit", "gmm", "{data}", "--bogus"], "unrecognized arguments: --bogus"),
+        (["fit", "gmm", "{data}", "--random-state", "-5"], "--random-state: must be an integer from 0"),
         (["fit", "gmm", "{data}", "--n-components", "50"], "n_components"),
         (["fit", "bgmm", "{data}", "--degrees-of-freedom-prior", "0.5"], "(--degrees-of-freedom-prior)"),
         (["fit", "vae", "{data}", "--hidden-layer-sizes", "8,x"], "--hidden-layer-sizes"),

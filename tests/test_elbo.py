@@ -65,15 +65,21 @@ def test_plot_returns_axes_with_curves():
     plt.close("all")
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 iterations, on purpose
 def test_plot_elbo_side_by_side_from_estimators_and_trackers():
     import matplotlib.pyplot as plt
 
     X = np.random.default_rng(0).normal(size=(60, 2))
-    a = GaussianMixture(2, random_state=0, max_iter=5).fit(X)
-    b = GaussianMixture(2, random_state=1, max_iter=5, covariance_type="diag").fit(X)
+    a = GaussianMixture(2, random_state=0, max_iter=5, tol=0.0).fit(X)
+    b = GaussianMixture(2, random_state=1, max_iter=5, tol=0.0, covariance_type="diag").fit(X)
     ax = plot_elbo(a, b.elbo_, labels=["full", "diag"])
     labels = [line.get_label() for line in ax.get_lines()]
     assert "full" in labels and "diag" in labels
+    # The legend names the runs, not each run's E and M markers again.
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["full", "diag"]
+    single = plot_elbo(a)
+    assert "after E" in [t.get_text() for t in single.get_legend().get_texts()]
     ydata = [line.get_ydata() for line in ax.get_lines() if line.get_label() == "full"][0]
     np.testing.assert_array_equal(ydata, a.elbo_.values)
     with pytest.raises(ValueError, match="labels"):

@@ -115,6 +115,8 @@ def load_data(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarr
         X = _read_numpy(p, key)
     if X.size == 0:
         raise CLIError(f"{str(p)!r} holds no data")
+    if X.ndim == 0:
+        raise CLIError(f"{str(p)!r} holds a single number, not a table of samples")
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     elif X.ndim > 2:
@@ -275,6 +277,19 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
 _layer_sizes.__name__ = "layer sizes"
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
+    return value
+
+
+_seed.__name__ = "seed"
+
+
 def _batch_size(text: str) -> int | str:
     return "auto" if text == "auto" else _positive_int(text)
 
@@ -289,7 +304,7 @@ _COMMON = [
     Option("--n-components", "n_components", _positive_int, "number of mixture components, or latent dimensions of the vae", metavar="K"),
     Option("--max-iter", "max_iter", _positive_int, "maximum number of iterations (mixtures) or epochs (vae)", metavar="N"),
     Option("--tol", "tol", _nonnegative_float, "convergence tolerance", metavar="TOL"),
-    Option("--random-state", "random_state", int, "seed, for reproducible results", metavar="SEED"),
+    Option("--random-state", "random_state", _seed, "seed, for reproducible results", metavar="SEED"),
     Option("--device", "device", str, "where to compute", choices=DEVICES),
 ]
 _MIXTURE = [

@@ -210,6 +210,7 @@ class ELBOTracker:
         label: str | None = None,
         smooth: int | None = None,
         terms: bool | Sequence[str] = False,
+        step_legend: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Plot the ELBO against the record index.
@@ -227,6 +228,10 @@ class ELBOTracker:
             records (at least 3); deterministic ones get none.
         terms : bool or sequence of str, default=False
             Also draw the named terms (all of them when True).
+        step_legend : bool, default=True
+            Put the markers of each kind of step ('after E', ...) in the
+            legend; :func:`plot_elbo` turns this off for several runs, whose
+            legend then names the runs only.
         **kwargs
             Passed to ``Axes.plot`` for the ELBO curve.
 
@@ -249,7 +254,8 @@ class ELBOTracker:
             # Mark each kind of step (E and M half-steps, CAVI factors).
             for marker, step in zip("o^sDv<>", dict.fromkeys(self.steps)):
                 sel = steps == step
-                ax.plot(x[sel], v[sel], marker, ms=3, color=line.get_color(), alpha=alpha, label=f"after {step}")
+                ax.plot(x[sel], v[sel], marker, ms=3, color=line.get_color(), alpha=alpha,
+                        label=f"after {step}" if step_legend else "_nolegend_")
         if smooth:
             ax.plot(x, _moving_average(v, smooth), color=line.get_color(), label=f"{label or 'ELBO'} (smoothed)")
         if terms:
@@ -319,6 +325,7 @@ def plot_elbo(*runs: Any, ax: Any = None, labels: Iterable[str] | None = None, *
         raise ValueError(f"Got {len(labels)} labels for {len(trackers)} runs.")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    kwargs.setdefault("step_legend", len(trackers) == 1)
     for tracker, label in zip(trackers, labels):
         tracker.plot(ax=ax, label=label, **kwargs)
     ax.legend(fontsize="small")
