@@ -55,6 +55,7 @@ ax.set_title("test digits in the latent space")
 # posterior means.  Bottom: new digits, the decoder's means E[x | z] for
 # draws z of the prior (``sample`` also returns Bernoulli pixel draws x ~
 # p(x | z), binary images, as its first output).
+recon = vae.inverse_transform(Z[:10])
 _, Z_prior = vae.sample(10)
 samples = vae.inverse_transform(Z_prior)
 fig, axes = plt.subplots(3, 10, figsize=(10, 3.3))
