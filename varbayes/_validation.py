@@ -7,6 +7,7 @@ estimator half-fitted.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from typing import Any, Iterable, Iterator
 
@@ -104,7 +105,11 @@ def check_scalar(
         kinds = (kind,) if isinstance(kind, type) else kind
         names = " or ".join(readable.get(k.__name__, k.__name__) for k in kinds)
         raise ValueError(f"The parameter {name!r} must be {'None or ' if allow_none else ''}{names}, got {value!r}.")
-    if not np.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float is still finite
+        finite = True
+    if not finite:
         # NaN passes every comparison below; no parameter here means infinity.
         raise ValueError(f"The parameter {name!r} must be finite, got {value!r}.")
     if low is not None and (value < low or (value == low and not include_low)):

@@ -439,6 +439,17 @@ def test_a_rejected_fit_leaves_the_estimator_as_it_was():
     np.testing.assert_array_equal(gm.predict(X), labels)
 
 
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_a_component_of_weight_zero_keeps_the_record_finite(cov_type):
+    # log r = -inf for that component: r log r must count as 0, not NaN.
+    X = blobs(seed=3)
+    init = initial_params(X, 2, cov_type)
+    gm = GaussianMixture(2, covariance_type=cov_type, weights_init=[0.0, 1.0], max_iter=3,
+                         means_init=init["means_init"]).fit(X)
+    assert np.all(np.isfinite(gm.elbo_.values))
+    assert np.all(np.isfinite(gm.elbo_.terms["entropy"]))
+
+
 def test_max_iter_zero_keeps_the_initial_parameters():
     X = blobs(seed=3)
     init = initial_params(X, 3, "full")

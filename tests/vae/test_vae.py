@@ -218,6 +218,24 @@ def test_warm_start_with_early_stopping_continues_the_validation_history():
     vae.set_params(warm_start=True).fit(X)
     assert vae.n_iter_ == 8 and len(vae.validation_scores_) == 8 and vae.validation_scores_[:4] == first
     np.testing.assert_array_equal(vae.elbo_.terms["validation_elbo"], vae.validation_scores_)
+    assert vae.best_validation_score_ == max(vae.validation_scores_)
+
+
+def test_warm_start_never_returns_worse_than_the_best_epoch_so_far():
+    # Continued with far too high a learning rate, every new epoch validates
+    # worse: the fit must hand back the best parameters so far, unchanged.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 20))
+    vae = VAE(2, hidden_layer_sizes=(64,), learning_rate=0.01, max_iter=6, early_stopping=True,
+              n_iter_no_change=3, random_state=0)
+    vae.fit(X)
+    best_first = vae.best_validation_score_
+    coefs = [c.copy() for c in vae.encoder_coefs_ + vae.decoder_coefs_]
+    vae.set_params(warm_start=True, learning_rate=0.3).fit(X)
+    assert max(vae.validation_scores_[6:]) < best_first
+    assert vae.best_validation_score_ == best_first
+    for a, b in zip(vae.encoder_coefs_ + vae.decoder_coefs_, coefs):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_stops_when_training_loss_stalls():
@@ -249,27 +267,49 @@ def test_verbose_prints_epochs_and_progress(capsys):
 
 
 # ------------------------------------------------------------------ robustness
-def test_divergence_names_learning_rate_and_keeps_last_good_parameters(digits):
+@pytest.mark.parametrize("learning_rate", [1e2, 1e3])
+def test_divergence_names_learning_rate_and_keeps_last_good_parameters(digits, learning_rate):
     X, _ = digits
     params = dict(hidden_layer_sizes=(16,), batch_size=X.shape[0], random_state=0, n_iter_no_change=1000)
-    vae = VAE(2, learning_rate=1e2, max_iter=50, **params)
+    vae = VAE(2, learning_rate=learning_rate, max_iter=50, **params)
     with pytest.raises(DivergenceError, match="learning_rate") as info:
         vae.fit(X)
     assert isinstance(info.value, ValueError)
     attrs = vae.encoder_coefs_ + vae.encoder_intercepts_ + vae.decoder_coefs_ + vae.decoder_intercepts_
     assert all(np.all(np.isfinite(a)) for a in attrs + [vae.decoder_log_var_])
     assert np.all(np.isfinite(vae.score_samples(X)))
-    # One batch per epoch, so the last good parameters are those after the
-    # epoch before the one whose update (or, if the loss itself failed, whose
-    # loss's parameters) went non-finite: a shorter fit reproduces them.
+    # One batch per epoch: the parameters kept are those after the epoch
+    # before the one whose update went non-finite, or, when the loss itself
+    # failed (at the previous epoch's parameters), the epoch before that.
     message = str(info.value)
-    epoch = int(re.search(r"epoch (\d+)", message).group(1))
+    epoch = int(re.search(r"at epoch (\d+)", message).group(1))
     good_epochs = epoch - 1 if "parameter update" in message else epoch - 2
-    assert good_epochs >= 1
-    ref = VAE(2, learning_rate=1e2, max_iter=good_epochs, **params).fit(X)
-    for a, b in zip(attrs, ref.encoder_coefs_ + ref.encoder_intercepts_ + ref.decoder_coefs_ + ref.decoder_intercepts_):
-        np.testing.assert_array_equal(a, b)
-    assert vae.n_iter_ == good_epochs
+    assert f"after epoch {good_epochs}," in message
+    # History, record and parameters agree.
+    assert vae.n_iter_ == good_epochs == len(vae.loss_curve_) == len(vae.elbo_)
+    if good_epochs >= 1:
+        ref = VAE(2, learning_rate=learning_rate, max_iter=good_epochs, **params).fit(X)
+        refs = ref.encoder_coefs_ + ref.encoder_intercepts_ + ref.decoder_coefs_ + ref.decoder_intercepts_
+        for a, b in zip(attrs, refs):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(vae.loss_curve_, ref.loss_curve_)
+
+
+def test_divergence_in_validation_rolls_back_the_whole_epoch(digits, monkeypatch):
+    X, _ = digits
+    vae = VAE(2, hidden_layer_sizes=(8,), max_iter=5, early_stopping=True, random_state=0)
+    calls = {"n": 0}
+    evaluate = VAE._evaluate
+
+    def nan_on_third(self, *args):
+        calls["n"] += 1
+        out = evaluate(self, *args)
+        return out * np.nan if calls["n"] == 3 else out
+
+    monkeypatch.setattr(VAE, "_evaluate", nan_on_third)
+    with pytest.raises(DivergenceError, match="validation ELBO became NaN or infinite at epoch 3"):
+        vae.fit(X)
+    assert vae.n_iter_ == 2 == len(vae.loss_curve_) == len(vae.elbo_) == len(vae.validation_scores_)
 
 
 def test_bernoulli_rejects_data_outside_unit_interval(digits):

@@ -237,6 +237,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
             stats = self._e_step(be, cov, X, shift, chunk, params)
             bound = self._record_e_step(be, cov, stats, params, tracker)
+            if not np.isfinite(bound):
+                raise ValueError(NON_FINITE_MESSAGE.format(n_iter=0))
             bounds: list[float] = []
             converged = False
             n_iter = 0

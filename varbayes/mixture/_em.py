@@ -281,7 +281,9 @@ class GaussianMixture(BaseMixture):
 
     def _e_step_terms(self, be: Backend, cov: Covariance, params: dict) -> dict:
         xp = be.xp
-        log_const = xp.log(params["weights"]) + cov.log_det(xp, params["prec_chol"]) - 0.5 * cov.d * LOG_2PI
+        with np.errstate(divide="ignore"):  # a weights_init of 0 is allowed: log 0 = -inf
+            log_weights = xp.log(params["weights"])
+        log_const = log_weights + cov.log_det(xp, params["prec_chol"]) - 0.5 * cov.d * LOG_2PI
         return {"centers": params["means"], "prec_chol": params["prec_chol"], "log_const": log_const}
 
     # ------------------------------------------------------------ attributes

@@ -218,5 +218,6 @@ def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
     resp /= total
     log_total = xp.log(total)
     log_rho -= log_total  # now log r
-    entropy = -xp.einsum("nk,nk->", resp, log_rho).astype(xp.float64)
+    # r log r -> 0 as r -> 0: a component of weight 0 has log r = -inf there.
+    entropy = -xp.einsum("nk,nk->", resp, xp.where(resp > 0, log_rho, 0)).astype(xp.float64)
     return resp, (log_total + amax)[:, 0], entropy

@@ -79,7 +79,8 @@ class DivergenceError(ValueError):
     """The training loss became NaN or infinite.
 
     Raised by :meth:`VAE.fit` and :meth:`VAE.partial_fit`; the estimator then
-    holds the parameters of the last step whose loss was finite.
+    holds the parameters, history and ELBO record as they were after the last
+    epoch whose parameters gave a finite loss (Adam's state is dropped).
     """
 
 
@@ -503,7 +504,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         ------
         DivergenceError
             If the loss becomes NaN or infinite (lower ``learning_rate``); the
-            estimator keeps the last parameters whose loss was finite.
+            estimator is left as after the last epoch whose loss was finite.
         """
         self._check_parameters()
         reset = not (self.warm_start and self._is_fitted())
@@ -572,8 +573,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             if reset or not hasattr(self, "_split_seed"):
                 self._split_seed = int(rs.randint(np.iinfo(np.int32).max))
             # The same split on every warm start (for the same n_samples), so
-            # a continued fit never validates on rows it has trained on.
-            order = be.asarray(np.random.RandomState(self._split_seed).permutation(n_samples))
+            # a continued fit never validates on rows it has trained on, and
+            # the same noise for every validation pass: epochs, warm starts
+            # included, are compared with common random numbers.
+            split = np.random.RandomState(self._split_seed)
+            order = be.asarray(split.permutation(n_samples))
+            val_seed = int(split.randint(np.iinfo(np.int32).max))
             X_val, X = X[order[:n_val]], X[order[n_val:]]
         n_train = X.shape[0]
         batch = self._batch_size(n_train)
@@ -586,7 +591,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         adam = Adam(xp, net.params.size, dtype, self.learning_rate, self.beta_1, self.beta_2,
                     self.epsilon, grad_scale=batch, state=state)
         eps_rng = be.rng(rs)
-        val_seed = int(rs.randint(np.iinfo(np.int32).max))
 
         if reset:
             tracker = ELBOTracker(monotone=False, name=type(self).__name__)
@@ -597,9 +601,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             history = {"loss_curve_": list(self.loss_curve_),
                        "validation_scores_": (list(self.validation_scores_ or []) if early else None),
                        "n_iter_": self.n_iter_, "t_": self.t_}
-        last_good = theta.copy()  # parameters of the last step with a finite loss
-        best_theta = None
-        best_loss, best_val = np.inf, -np.inf
+        # A warm start continues the search for the best epoch: it starts from
+        # the best parameters so far (those the last fit returned).
+        carry = not reset and early and getattr(self, "best_validation_score_", None) is not None
+        best_val, best_theta = (self.best_validation_score_, theta.copy()) if carry else (-np.inf, None)
+        best_loss = self.best_loss_ if not reset and getattr(self, "best_loss_", None) is not None else np.inf
         no_improvement = 0
         converged = False
         n_epochs = 1 if incremental else int(self.max_iter)
@@ -607,15 +613,29 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         Xb_buf = xp.empty((batch, n_features), dtype=dtype) if self.shuffle else None
         start_time = time.perf_counter()
 
+        def snapshot() -> tuple:
+            lists = {k: list(v) if isinstance(v, list) else v for k, v in history.items()}
+            return theta.copy(), copy.deepcopy(tracker), lists, best_loss, best_val
+
+        # The state at the end of the last two completed epochs (or the start).
+        snapshots = [snapshot()]
+
         def fail(epoch: int, step: int, what: str) -> None:
-            theta[...] = last_good
-            self._set_fitted(net, be.to_host(theta), tracker, history, None, early, best_loss, best_val)
+            # Roll back to the end of the last epoch whose parameters gave a
+            # finite loss: the previous epoch's, unless this epoch's very first
+            # loss (evaluated at them) failed.  Parameters, history and tracker
+            # then agree; Adam's state is dropped.
+            good, good_tracker, good_history, good_loss, good_val = (
+                snapshots[0] if what == "loss" and step == 1 else snapshots[-1]
+            )
+            theta[...] = good
+            self._set_fitted(net, be.to_host(theta), good_tracker, good_history, None, early, good_loss, good_val)
             raise DivergenceError(
                 f"Training diverged: the {what} became NaN or infinite at epoch "
                 f"{epoch}, batch {step} of {n_batches}. The learning_rate "
                 f"({self.learning_rate!r}) is probably too high; lower it (or "
-                "scale the data). The estimator keeps the parameters of the "
-                "last step whose loss was finite."
+                "scale the data). The estimator keeps the parameters after "
+                f"epoch {good_history['n_iter_']}, the last whose loss was finite."
             )
 
         for _ in range(n_epochs):
@@ -639,7 +659,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 rec, kl = be.scalar(rec), be.scalar(kl)
                 if not math.isfinite(rec + w * kl):
                     fail(epoch, step + 1, "loss")
-                xp.copyto(last_good, theta)
                 if nb != batch:  # Adam expects the gradient of batch x the mean loss
                     grad *= batch / nb
                 adam.step(theta, grad)
@@ -678,6 +697,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             # One record per epoch: the values are the training curve (raw and
             # smoothed in its plot), the validation ELBO a term beside it.
             tracker.record(train_elbo, "epoch", terms=terms)
+            snapshots = [snapshots[-1], snapshot()]
             if self.verbose:
                 if progress is not None:
                     progress.close()
