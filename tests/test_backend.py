@@ -129,6 +129,13 @@ def test_gpu_operations_match_cpu():
         gpu.to_host(gpu.inv_cholesky_transpose(cupy.asarray(L))), cpu.inv_cholesky_transpose(L), rtol=1e-10
     )
     np.testing.assert_allclose(gpu.to_host(gpu.digamma(cupy.asarray(S))), cpu.digamma(S), rtol=1e-12)
+    # The keyed normals are the same numbers on both devices.
+    keys = gpu.row_keys(cupy.asarray(a), 7)
+    np.testing.assert_array_equal(gpu.to_host(keys), cpu.row_keys(a, 7))
+    np.testing.assert_allclose(
+        gpu.to_host(gpu.keyed_normal(keys, 2, 6, np.float64)), cpu.keyed_normal(cpu.row_keys(a, 7), 2, 6, np.float64),
+        rtol=1e-12,
+    )
 
 
 def test_only_the_backend_module_names_cupy():
@@ -149,3 +156,29 @@ def test_only_the_backend_module_names_cupy():
             elif isinstance(node, ast.Name):
                 names = [node.id]
             assert not any(n.split(".")[0] in ("cupy", "cupyx") for n in names), path
+
+
+def test_keyed_normals_are_standard_normal_and_belong_to_their_row():
+    from scipy import stats
+
+    be = get_backend("cpu")
+    X = np.random.default_rng(0).normal(size=(4000, 6))
+    keys = be.row_keys(X, seed=3)
+    eps = be.keyed_normal(keys, 0, 25, np.float64)
+    assert eps.shape == (4000, 25)
+    assert stats.kstest(eps.ravel(), "norm").pvalue > 1e-3
+    assert abs(eps.mean()) < 0.01 and abs(eps.std() - 1) < 0.01
+    # Neither across rows nor across columns correlated.
+    assert abs(np.corrcoef(eps[:, 0], eps[:, 1])[0, 1]) < 0.06
+    assert abs(np.corrcoef(eps[:-1, 0], eps[1:, 0])[0, 1]) < 0.06
+    # A row's draws depend on the row alone: order and neighbours do not matter.
+    np.testing.assert_array_equal(be.keyed_normal(be.row_keys(X[::-1], 3), 0, 25, np.float64), eps[::-1])
+    np.testing.assert_array_equal(be.keyed_normal(be.row_keys(X[5:6], 3), 0, 25, np.float64), eps[5:6])
+    # Counters index the draws; the seed and the row's values change them.
+    np.testing.assert_array_equal(be.keyed_normal(keys, 10, 5, np.float64), eps[:, 10:15])
+    assert not np.any(be.keyed_normal(be.row_keys(X, 4), 0, 25, np.float64) == eps)
+    X2 = X.copy()
+    X2[0, 0] = np.nextafter(X2[0, 0], 1.0)
+    assert not np.any(be.keyed_normal(be.row_keys(X2, 3), 0, 25, np.float64)[0] == eps[0])
+    # float32 rows have keys too, and the dtype is as asked.
+    assert be.keyed_normal(be.row_keys(X.astype(np.float32), 3), 0, 2, np.float32).dtype == np.float32

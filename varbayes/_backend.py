@@ -65,6 +65,20 @@ def is_gpu_array(X: Any) -> bool:
     return type(X).__module__.split(".")[0] == "cupy"
 
 
+#: SplitMix64's increment (2^64 / golden ratio) and output multipliers
+#: (Steele, Lea & Flood (2014), "Fast splittable pseudorandom number generators").
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(z: Any) -> Any:
+    """SplitMix64's finaliser: a bijective scramble of uint64 arrays (wraps mod 2^64)."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
 class Backend:
     """Array operations for one device.
 
@@ -208,6 +222,34 @@ class Backend:
         elif isinstance(seed, np.random.Generator):
             seed = int(seed.integers(np.iinfo(np.int32).max))
         return self.xp.random.default_rng(seed)
+
+    def row_keys(self, X: Any, seed: int) -> Any:
+        """A 64-bit key per row of a 2-D float array: a hash of the row's bits and ``seed``.
+
+        With :meth:`keyed_normal`, noise that belongs to each row: a row's
+        Monte-Carlo estimate then depends neither on the rows beside it nor
+        on their order (identical rows get identical noise).
+        """
+        xp = self.xp
+        X = xp.ascontiguousarray(X)
+        bits = X.view(xp.uint64 if X.dtype.itemsize == 8 else xp.uint32).astype(xp.uint64)
+        salt = _mix64(xp.arange(bits.shape[1], dtype=xp.uint64) * _GAMMA + xp.asarray(seed, dtype=xp.uint64))
+        # Mix every value with its column's salt, sum (mod 2^64), mix again.
+        return _mix64(_mix64(bits ^ salt[None, :]).sum(axis=1, dtype=xp.uint64) + _GAMMA)
+
+    def keyed_normal(self, keys: Any, start: int, n: int, dtype: Any) -> Any:
+        """Standard normals of shape (len(keys), n) whose entry (i, j) depends
+        only on ``keys[i]`` and ``start + j``.
+
+        Counter-based: SplitMix64 outputs of key + counter * gamma give 53-bit
+        uniforms, turned into normals by Box-Muller in float64.
+        """
+        xp = self.xp
+        counters = xp.arange(2 * start, 2 * (start + n), dtype=xp.uint64) * _GAMMA
+        z = _mix64(keys[:, None] + counters[None, :])
+        u = ((z >> np.uint64(11)).astype(xp.float64) + 0.5) * 2.0**-53  # in (0, 1)
+        normal = xp.sqrt(-2.0 * xp.log(u[:, 0::2])) * xp.cos(2.0 * math.pi * u[:, 1::2])
+        return normal.astype(dtype)
 
 
 _BACKENDS: dict[str, Backend] = {}

@@ -153,7 +153,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         Seeds the initial weights, the shuffling, the validation split and
         the noise of training and of the stochastic estimates (``elbo``,
         ``score_samples``, ``sample``); an int makes every result
-        reproducible.
+        reproducible.  The noise of ``elbo`` and ``score_samples`` is keyed
+        by each row's values and the seed, so a row's estimate is the same
+        whatever rows are scored with it, and in any order (identical rows
+        get identical draws: use several seeds for independent repeats).
     warm_start : bool, default=False
         Continue ``fit`` from the current parameters and Adam state.
     verbose : int, default=0
@@ -677,7 +680,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             if early:
                 # Fixed noise for every validation pass: epochs are compared
                 # with common random numbers.
-                val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, be.rng(val_seed))))
+                val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, val_seed)))
                 if not math.isfinite(val_elbo):
                     fail(epoch, n_batches, "validation ELBO")
                 terms["validation_elbo"] = val_elbo
@@ -734,33 +737,37 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         self._adam_state = adam_state
 
     # ------------------------------------------------------------ evaluation
-    def _evaluate(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, rng: Any) -> np.ndarray:
+    def _evaluate(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, seed: int) -> np.ndarray:
         """Per-sample bound (float64, host), chunk by chunk.
 
         ``importance=False``: the mean over k draws of log p(x | z_l) minus
         the closed-form KL (Kingma & Welling 2013, eq. 10).  ``importance=True``
         and k > 1: the importance-weighted bound
         log 1/k sum_l p(x, z_l) / q(z_l | x) (Burda et al. 2016, eq. 8).
-        The noise is drawn in the same order in both cases, so k=1 of either
-        is the same number.
+
+        The noise of each row is keyed by the row's values and ``seed``
+        (:meth:`Backend.keyed_normal`): a row's estimate does not depend on
+        the other rows or their order, and k=1 of either bound is the same
+        number.
         """
         with _limit_blas_threads(be, min(CHUNK_ROWS, X.shape[0]), net.encoder_sizes + net.decoder_sizes[1:]):
-            return self._evaluate_chunks(be, net, X, k, importance, rng)
+            return self._evaluate_chunks(be, net, X, k, importance, seed)
 
-    def _evaluate_chunks(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, rng: Any) -> np.ndarray:
+    def _evaluate_chunks(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, seed: int) -> np.ndarray:
         xp = be.xp
         out = []
         for lo in range(0, X.shape[0], CHUNK_ROWS):
             Xc = X[lo : lo + CHUNK_ROWS]
             mu, logvar = net.encode(Xc)
             mu, logvar = mu.copy(), logvar.copy()
+            keys = be.row_keys(Xc, seed)
             if importance and k > 1:
                 log_w = xp.empty((Xc.shape[0], k), dtype=xp.float64)
             else:
                 kl = 0.5 * xp.sum(mu * mu + xp.exp(logvar) - 1 - logvar, axis=1, dtype=xp.float64)
                 acc = xp.zeros(Xc.shape[0], dtype=xp.float64)
             for l in range(k):
-                eps = rng.standard_normal(mu.shape, dtype=mu.dtype)
+                eps = be.keyed_normal(keys, l * net.q, net.q, mu.dtype)
                 z = net.reparameterize(mu, logvar, eps)
                 log_px = net.log_px(Xc, net.decode(z))
                 if importance and k > 1:
@@ -776,6 +783,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     def _eval_rng(self, be: Backend) -> Any:
         return be.rng(check_random_state(self.random_state))
+
+    def _eval_seed(self) -> int:
+        """The key of the estimates' noise: fixed by an int random_state."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def transform(self, X: Any) -> np.ndarray:
         """Posterior means mu(x) of q(z | x).
@@ -880,7 +891,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         check_is_fitted(self)
         check_scalar(n_samples, "n_samples", numbers.Integral, low=1)
         be, X = self._validate(X, reset=False)
-        return self._evaluate(be, self._fitted_network(be), X, int(n_samples), False, self._eval_rng(be))
+        return self._evaluate(be, self._fitted_network(be), X, int(n_samples), False, self._eval_seed())
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Importance-weighted lower bound on log p(x) of each sample.
@@ -904,7 +915,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         check_is_fitted(self)
         be, X = self._validate(X, reset=False)
         net = self._fitted_network(be)
-        return self._evaluate(be, net, X, int(self.n_importance), True, self._eval_rng(be))
+        return self._evaluate(be, net, X, int(self.n_importance), True, self._eval_seed())
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of :meth:`score_samples`: the bound on log p(x) per sample.
