@@ -38,7 +38,7 @@ def _as_type(name, S_full, counts=None):
 def test_scatter_from_statistics_equals_direct_sum(name, data):
     X, resp, centers = data
     cov = get_covariance(name, K, D)
-    first, second = cov.centered_moments(np, X[None], resp)
+    first, second = cov.centered_moments(np, X.T[None], resp)
     np.testing.assert_allclose(first, resp.T @ X, rtol=1e-12)
     counts = resp.sum(0)
     S = cov.scatter(np, second, first, counts, centers)
@@ -46,7 +46,7 @@ def test_scatter_from_statistics_equals_direct_sum(name, data):
     assert S.shape == cov.shape
     # The same scatter from moments about per-component origins.
     origin = np.random.default_rng(5).normal(size=(K, D))
-    first_o, second_o = cov.centered_moments(np, X[None] - origin[:, None], resp)
+    first_o, second_o = cov.centered_moments(np, residuals(np, X, origin), resp)
     np.testing.assert_allclose(second_o, _as_type(name, _dense_scatter(X, resp, origin)), rtol=1e-12, atol=1e-12)
     S_o = cov.scatter(np, second_o, first_o, counts, centers - origin)
     np.testing.assert_allclose(S_o, S, rtol=1e-10, atol=1e-10)
@@ -76,7 +76,7 @@ def test_precision_cholesky_log_det_whiten_and_trace(name, data):
     expected = np.einsum("nki,kij,nkj->nk", diff, dense_prec, diff)
     np.testing.assert_allclose(cov.mahalanobis(np, residuals(np, X, centers), P), expected, rtol=1e-10)
     # sum_k tr(Lambda_k S_k)
-    first, second = cov.centered_moments(np, X[None], resp)
+    first, second = cov.centered_moments(np, X.T[None], resp)
     S = cov.scatter(np, second, first, resp.sum(0), centers)
     dense_S = _dense_scatter(X, resp, centers)
     if name in ("diag", "spherical"):

@@ -344,7 +344,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _log_rho(be: Backend, cov: Covariance, D: Any, local: dict) -> Any:
         """Unnormalised log responsibilities of a chunk, shape (rows, K).
 
-        ``D`` holds the chunk's residuals about ``local['centers']``, (K, rows, d).
+        ``D`` holds the chunk's residuals about ``local['centers']``, (K, d, rows).
         """
         log_rho = cov.mahalanobis(be.xp, D, local["prec_chol"])
         log_rho *= -0.5

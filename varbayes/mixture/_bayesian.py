@@ -614,10 +614,10 @@ class BayesianGaussianMixture(BaseMixture):
         if cov.factorized:
             Y *= Y
             Y /= eta[:, None, None]
-            q = xp.log1p(Y).sum(axis=2).T
+            q = xp.log1p(Y).sum(axis=1).T
             power = 0.5 * (eta + 1.0)
         else:
-            q = xp.log1p(xp.einsum("knd,knd->nk", Y, Y) / eta)
+            q = xp.log1p(xp.einsum("kdn,kdn->nk", Y, Y) / eta)
             power = 0.5 * (eta + cov.d)
         return t["log_const"] - power * q
 

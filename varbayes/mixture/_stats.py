@@ -130,7 +130,7 @@ def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-#: A chunk evaluator: (residuals (K, n, d) of the chunk, row slice) ->
+#: A chunk evaluator: (residuals (K, d, n) of the chunk, row slice) ->
 #: (resp, log_norm rows or None, entropy or None).
 RespFn = Callable[[Any, slice], tuple[Any, Any, Any]]
 
@@ -160,8 +160,8 @@ def accumulate(
     resp_fn : callable
         ``resp_fn(D, rows)`` returns the chunk's responsibilities (rows, K),
         the per-row log normaliser or None, and the chunk's entropy or None;
-        ``D`` (K, rows, d) holds the chunk's residuals about the origins (the
-        E-step's densities need exactly these), or (1, rows, d) about the
+        ``D`` (K, d, rows) holds the chunk's residuals about the origins (the
+        E-step's densities need exactly these), or (1, d, rows) about the
         shift when there are no origins.
     origin : array of shape (K, d), optional
         Per-component points in shifted coordinates (exactly representable
@@ -179,7 +179,7 @@ def accumulate(
     for rows in chunk_slices(X.shape[0], chunk_size):
         Xc = X[rows] - shift_x
         if origin_x is None:
-            D = Xc.astype(f64)[None]
+            D = Xc.T.astype(f64)[None]
             resp, row_log_norm, chunk_entropy = resp_fn(D, rows)
             c_first, c_second = cov.centered_moments(xp, D, resp.astype(f64))
         else:
