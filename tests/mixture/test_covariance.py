@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from varbayes._backend import NotPositiveDefiniteError, get_backend
-from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance, residuals
+from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, get_covariance, residuals
 
 be = get_backend("cpu")
 K, D, N = 3, 4, 40
@@ -38,7 +38,7 @@ def _as_type(name, S_full, counts=None):
 def test_scatter_from_statistics_equals_direct_sum(name, data):
     X, resp, centers = data
     cov = get_covariance(name, K, D)
-    first, second = cov.centered_moments(np, X.T[None], resp)
+    first, second = cov.centered_moments(np, Residuals(X.T[None]), resp)
     np.testing.assert_allclose(first, resp.T @ X, rtol=1e-12)
     counts = resp.sum(0)
     S = cov.scatter(np, second, first, counts, centers)
@@ -76,7 +76,7 @@ def test_precision_cholesky_log_det_whiten_and_trace(name, data):
     expected = np.einsum("nki,kij,nkj->nk", diff, dense_prec, diff)
     np.testing.assert_allclose(cov.mahalanobis(np, residuals(np, X, centers), P), expected, rtol=1e-10)
     # sum_k tr(Lambda_k S_k)
-    first, second = cov.centered_moments(np, X.T[None], resp)
+    first, second = cov.centered_moments(np, Residuals(X.T[None]), resp)
     S = cov.scatter(np, second, first, resp.sum(0), centers)
     dense_S = _dense_scatter(X, resp, centers)
     if name in ("diag", "spherical"):

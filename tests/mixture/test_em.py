@@ -247,9 +247,9 @@ def test_hot_path_does_not_upcast_float32():
     cov = get_covariance("full", 3, 3)
     local = gm._device_params(be, cov, np.float32)
     assert all(v.dtype == np.float32 for v in local.values())
-    D = residuals(np, X[:10], local["centers"])
-    assert D.dtype == np.float32
-    assert gm._log_rho(be, cov, D, local).dtype == np.float32
+    R = residuals(np, X[:10], local["centers"])
+    assert R.D.dtype == np.float32
+    assert gm._log_rho(be, cov, R, local).dtype == np.float32
 
 
 def test_an_exact_fixed_point_counts_as_converged():

@@ -38,7 +38,7 @@ from .._validation import (
     check_scalar,
     unchanged_on_error,
 )
-from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
+from ._covariance import COVARIANCE_TYPES, Covariance, Residuals, get_covariance, residuals
 from ._stats import GaussianStats, accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -304,8 +304,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """One chunked pass: responsibilities under ``params`` and their statistics."""
         local = self._chunk_params(be, cov, params, shift, X.dtype)
 
-        def resp_fn(D: Any, rows: slice) -> tuple:
-            return normalize_log_rho(be, self._log_rho(be, cov, D, local))
+        def resp_fn(R: Residuals, rows: slice) -> tuple:
+            return normalize_log_rho(be, self._log_rho(be, cov, R, local))
 
         # Moments about the current centres: no cancellation for a component
         # far from the data mean (see ._stats).
@@ -341,12 +341,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return {k: v.astype(dtype) for k, v in terms.items()}
 
     @staticmethod
-    def _log_rho(be: Backend, cov: Covariance, D: Any, local: dict) -> Any:
+    def _log_rho(be: Backend, cov: Covariance, R: Residuals, local: dict) -> Any:
         """Unnormalised log responsibilities of a chunk, shape (rows, K).
 
-        ``D`` holds the chunk's residuals about ``local['centers']``, (K, d, rows).
+        ``R`` holds the chunk's residuals about ``local['centers']``.
         """
-        log_rho = cov.mahalanobis(be.xp, D, local["prec_chol"])
+        log_rho = cov.mahalanobis(be.xp, R, local["prec_chol"])
         log_rho *= -0.5
         log_rho += local["log_const"]
         return log_rho
@@ -364,7 +364,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         dtype = X.dtype
         if self.init_params == "random":
 
-            def resp_fn(D, rows):
+            def resp_fn(R, rows):
                 u = random_state.uniform(size=(rows.stop - rows.start, K)).astype(dtype)
                 u /= u.sum(axis=1)[:, None]
                 return be.asarray(u), None, None
@@ -386,7 +386,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels = be.asarray(labels)
         eye = xp.eye(K, dtype=dtype)
 
-        def resp_fn(D, rows):
+        def resp_fn(R, rows):
             lab = labels[rows]
             resp = eye[xp.maximum(lab, 0)]
             resp *= (lab >= 0)[:, None]

@@ -608,16 +608,15 @@ class BayesianGaussianMixture(BaseMixture):
     def _student_log_pdf(be: Backend, cov: Covariance, Xc: Any, t: dict) -> Any:
         """log w_k + log St(x_n | component k), shape (rows, K)."""
         xp = be.xp
-        Y = cov.whiten(xp, residuals(xp, Xc, t["centers"]), t["prec_chol"])
-        Y *= t["factor"][:, None, None]
+        R = residuals(xp, Xc, t["centers"])
         eta = t["eta"]
         if cov.factorized:
-            Y *= Y
-            Y /= eta[:, None, None]
-            q = xp.log1p(Y).sum(axis=1).T
+            # d univariate ts: each squared residual scaled by its precision.
+            scale = (t["prec_chol"] * t["factor"][:, None]) ** 2 / eta[:, None]
+            q = xp.log1p(R.squared * scale[:, :, None]).sum(axis=1).T
             power = 0.5 * (eta + 1.0)
         else:
-            q = xp.log1p(xp.einsum("kdn,kdn->nk", Y, Y) / eta)
+            q = xp.log1p(cov.mahalanobis(xp, R, t["prec_chol"]) * (t["factor"] ** 2 / eta))
             power = 0.5 * (eta + cov.d)
         return t["log_const"] - power * q
 

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .._backend import Backend
-from ._covariance import Covariance, residuals
+from ._covariance import Covariance, Residuals, residuals
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
@@ -130,7 +130,7 @@ def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-#: A chunk evaluator: (residuals (K, d, n) of the chunk, row slice) ->
+#: A chunk evaluator: (the chunk's Residuals, row slice) ->
 #: (resp, log_norm rows or None, entropy or None).
 RespFn = Callable[[Any, slice], tuple[Any, Any, Any]]
 
@@ -158,10 +158,10 @@ def accumulate(
     chunk_size : int
         Rows per chunk.
     resp_fn : callable
-        ``resp_fn(D, rows)`` returns the chunk's responsibilities (rows, K),
+        ``resp_fn(R, rows)`` returns the chunk's responsibilities (rows, K),
         the per-row log normaliser or None, and the chunk's entropy or None;
-        ``D`` (K, d, rows) holds the chunk's residuals about the origins (the
-        E-step's densities need exactly these), or (1, d, rows) about the
+        ``R`` (:class:`Residuals`) holds the chunk's residuals about the
+        origins (the E-step's densities need exactly these), or about the
         shift when there are no origins.
     origin : array of shape (K, d), optional
         Per-component points in shifted coordinates (exactly representable
@@ -179,13 +179,13 @@ def accumulate(
     for rows in chunk_slices(X.shape[0], chunk_size):
         Xc = X[rows] - shift_x
         if origin_x is None:
-            D = Xc.T.astype(f64)[None]
-            resp, row_log_norm, chunk_entropy = resp_fn(D, rows)
-            c_first, c_second = cov.centered_moments(xp, D, resp.astype(f64))
+            R = Residuals(Xc.T.astype(f64)[None])
+            resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
+            c_first, c_second = cov.centered_moments(xp, R, resp.astype(f64))
         else:
-            D = residuals(xp, Xc, origin_x)
-            resp, row_log_norm, chunk_entropy = resp_fn(D, rows)
-            c_first, c_second = cov.centered_moments(xp, D, resp)
+            R = residuals(xp, Xc, origin_x)
+            resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
+            c_first, c_second = cov.centered_moments(xp, R, resp)
         c_counts = resp.sum(axis=0).astype(f64)
         c_first, c_second = c_first.astype(f64), c_second.astype(f64)
         if counts is None:
