@@ -180,5 +180,11 @@ def test_keyed_normals_are_standard_normal_and_belong_to_their_row():
     X2 = X.copy()
     X2[0, 0] = np.nextafter(X2[0, 0], 1.0)
     assert not np.any(be.keyed_normal(be.row_keys(X2, 3), 0, 25, np.float64)[0] == eps[0])
+    # Equal values, equal keys: -0.0 and 0.0 compare equal.
+    Z = X[:2].copy()
+    Z[:, 0] = 0.0
+    Zn = Z.copy()
+    Zn[:, 0] = -0.0
+    np.testing.assert_array_equal(be.row_keys(Z, 3), be.row_keys(Zn, 3))
     # float32 rows have keys too, and the dtype is as asked.
     assert be.keyed_normal(be.row_keys(X.astype(np.float32), 3), 0, 2, np.float32).dtype == np.float32

@@ -109,3 +109,17 @@ def test_allowance_widens_the_tolerance_of_one_record():
         t.record(-1.5, allowance=0.1)
     np.testing.assert_array_equal(t.allowances, [0.0, 0.5, 0.1])
     assert [i for i, _ in t.decreases()] == [2]
+
+
+def test_truncate_drops_later_records_and_their_terms():
+    t = ELBOTracker()
+    t.record(-3.0, "epoch", {"kl": 1.0})
+    t.record(-2.0, "epoch", {"kl": 0.5, "validation_elbo": -2.5})
+    t.record(-1.0, "epoch", {"kl": 0.2, "validation_elbo": -1.5})
+    t.truncate(2)
+    assert len(t) == 2 and t.steps == ["epoch", "epoch"] and len(t.times) == 2
+    np.testing.assert_array_equal(t.values, [-3.0, -2.0])
+    np.testing.assert_array_equal(t.terms["kl"], [1.0, 0.5])
+    np.testing.assert_array_equal(t.terms["validation_elbo"], [np.nan, -2.5])
+    t.record(0.0, "epoch", {"kl": 0.1})
+    assert len(t.terms["validation_elbo"]) == 3

@@ -231,7 +231,7 @@ class Backend:
         on their order (identical rows get identical noise).
         """
         xp = self.xp
-        X = xp.ascontiguousarray(X)
+        X = xp.ascontiguousarray(X + 0.0)  # + 0.0: -0.0 becomes 0.0, equal values equal bits
         bits = X.view(xp.uint64 if X.dtype.itemsize == 8 else xp.uint32).astype(xp.uint64)
         salt = _mix64(xp.arange(bits.shape[1], dtype=xp.uint64) * _GAMMA + xp.asarray(seed, dtype=xp.uint64))
         # Mix every value with its column's salt, sum (mod 2^64), mix again.

@@ -136,6 +136,12 @@ class ELBOTracker:
         self.steps.append(str(step))
         self._times.append(time.perf_counter() - self._start)
 
+    def truncate(self, n_records: int) -> None:
+        """Drop every record after the first ``n_records`` (e.g. when a
+        stochastic fit rolls back epochs that diverged)."""
+        for column in (self._values, self._allowances, self.steps, self._times, *self._terms.values()):
+            del column[n_records:]
+
     def _tolerance(self, reference: float, tol: float | None = None) -> float:
         rtol = self.rtol if tol is None else tol
         return rtol * max(1.0, abs(reference))

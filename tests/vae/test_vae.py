@@ -330,6 +330,13 @@ def test_divergence_in_validation_rolls_back_the_whole_epoch(digits, monkeypatch
     with pytest.raises(DivergenceError, match="validation ELBO became NaN or infinite at epoch 3"):
         vae.fit(X)
     assert vae.n_iter_ == 2 == len(vae.loss_curve_) == len(vae.elbo_) == len(vae.validation_scores_)
+    monkeypatch.undo()
+    # As an early-stopped fit of those two epochs: the best parameters and
+    # their score, so that a warm start carries the right pair.
+    ref = clone(vae).set_params(max_iter=2).fit(X)
+    assert vae.best_validation_score_ == ref.best_validation_score_ == max(vae.validation_scores_)
+    for a, b in zip(vae.encoder_coefs_ + vae.decoder_coefs_, ref.encoder_coefs_ + ref.decoder_coefs_):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_bernoulli_rejects_data_outside_unit_interval(digits):

@@ -616,9 +616,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         Xb_buf = xp.empty((batch, n_features), dtype=dtype) if self.shuffle else None
         start_time = time.perf_counter()
 
-        def snapshot() -> tuple:
-            lists = {k: list(v) if isinstance(v, list) else v for k, v in history.items()}
-            return theta.copy(), copy.deepcopy(tracker), lists, best_loss, best_val
+        def snapshot() -> dict:
+            # Lists and the tracker only grow: their lengths are enough.
+            return {
+                "theta": theta.copy(), "records": len(tracker), "n_iter_": history["n_iter_"],
+                "t_": history["t_"], "losses": len(history["loss_curve_"]),
+                "scores": None if history["validation_scores_"] is None else len(history["validation_scores_"]),
+                "best_loss": best_loss, "best_val": best_val, "best_theta": best_theta,
+            }
 
         # The state at the end of the last two completed epochs (or the start).
         snapshots = [snapshot()]
@@ -626,19 +631,25 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         def fail(epoch: int, step: int, what: str) -> None:
             # Roll back to the end of the last epoch whose parameters gave a
             # finite loss: the previous epoch's, unless this epoch's very first
-            # loss (evaluated at them) failed.  Parameters, history and tracker
-            # then agree; Adam's state is dropped.
-            good, good_tracker, good_history, good_loss, good_val = (
-                snapshots[0] if what == "loss" and step == 1 else snapshots[-1]
-            )
-            theta[...] = good
-            self._set_fitted(net, be.to_host(theta), good_tracker, good_history, None, early, good_loss, good_val)
+            # loss (evaluated at them) failed.  Parameters (with
+            # early_stopping, the best up to then), history and tracker then
+            # agree; Adam's state is dropped.
+            good = snapshots[0] if what == "loss" and step == 1 else snapshots[-1]
+            kept = good["best_theta"] if early and good["best_theta"] is not None else good["theta"]
+            theta[...] = kept
+            tracker.truncate(good["records"])
+            history["n_iter_"], history["t_"] = good["n_iter_"], good["t_"]
+            del history["loss_curve_"][good["losses"]:]
+            if good["scores"] is not None:
+                del history["validation_scores_"][good["scores"]:]
+            self._set_fitted(net, be.to_host(theta), tracker, history, None, early, good["best_loss"], good["best_val"])
             raise DivergenceError(
                 f"Training diverged: the {what} became NaN or infinite at epoch "
                 f"{epoch}, batch {step} of {n_batches}. The learning_rate "
                 f"({self.learning_rate!r}) is probably too high; lower it (or "
                 "scale the data). The estimator keeps the parameters after "
-                f"epoch {good_history['n_iter_']}, the last whose loss was finite."
+                f"epoch {good['n_iter_']}, the last whose loss was finite"
+                + (" (with early_stopping, the best up to then)." if early else ".")
             )
 
         for _ in range(n_epochs):
