@@ -539,7 +539,7 @@ class BayesianGaussianMixture(BaseMixture):
             "mean_precision_prior_": pr["beta0"],
             "mean_prior_": host(pr["m0"]),
             "degrees_of_freedom_prior_": pr["nu0"],
-            "covariance_prior_": np.asarray(prior_cov, dtype=dtype),
+            "covariance_prior_": np.asarray(prior_cov, dtype=dtype)[()],  # a scalar for spherical, as sklearn
         }
 
     def _attributes_to_params(self, be: Backend, cov: Covariance) -> dict:
