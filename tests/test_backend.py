@@ -45,6 +45,15 @@ def test_logsumexp_matches_scipy_and_keeps_dtype(be):
     assert be.logsumexp(a32, axis=1).dtype == np.float32
 
 
+def test_softmax_matches_scipy_and_returns_the_log_normaliser(be):
+    a = np.random.default_rng(1).normal(size=(50, 7)) * 300
+    p, log_norm = be.softmax(a.copy(), axis=1)
+    np.testing.assert_allclose(p, scipy.special.softmax(a, axis=1), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(log_norm, scipy.special.logsumexp(a, axis=1), rtol=1e-13)
+    p32, n32 = be.softmax(a.astype(np.float32), axis=1)
+    assert p32.dtype == n32.dtype == np.float32
+
+
 def test_logsumexp_of_all_minus_inf_row_is_minus_inf(be):
     a = np.array([[-np.inf, -np.inf], [0.0, 0.0]])
     with np.errstate(divide="ignore"):
@@ -123,6 +132,7 @@ def test_gpu_operations_match_cpu():
     a = rng.normal(size=(20, 5))
     assert get_backend("auto", cupy.asarray(a)).name == "gpu"
     np.testing.assert_allclose(gpu.to_host(gpu.logsumexp(cupy.asarray(a), 1)), cpu.logsumexp(a, 1), rtol=1e-12)
+    np.testing.assert_allclose(gpu.to_host(gpu.softmax(cupy.asarray(a), 1)[0]), cpu.softmax(a, 1)[0], rtol=1e-12)
     np.testing.assert_allclose(gpu.to_host(gpu.cholesky(cupy.asarray(S))), cpu.cholesky(S), rtol=1e-10)
     L = cpu.cholesky(S)
     np.testing.assert_allclose(

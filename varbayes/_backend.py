@@ -136,14 +136,28 @@ class Backend:
         return float(self.to_host(a))
 
     # -- special functions -------------------------------------------------
-    def logsumexp(self, a: Any, axis: int = -1) -> Any:
-        """Numerically stable ``log(sum(exp(a), axis))``; -inf rows stay -inf."""
+    def _shifted_exp(self, a: Any, axis: int) -> tuple[Any, Any]:
+        """exp(a - max(a)) along ``axis`` and that max (0 where it is not finite)."""
         xp = self.xp
         amax = xp.max(a, axis=axis, keepdims=True)
         amax = xp.where(xp.isfinite(amax), amax, 0)
-        out = xp.log(xp.sum(xp.exp(a - amax), axis=axis, keepdims=True))
+        return xp.exp(a - amax), amax
+
+    def logsumexp(self, a: Any, axis: int = -1) -> Any:
+        """Numerically stable ``log(sum(exp(a), axis))``; -inf rows stay -inf."""
+        xp = self.xp
+        e, amax = self._shifted_exp(a, axis)
+        out = xp.log(xp.sum(e, axis=axis, keepdims=True))
         out += amax
         return xp.squeeze(out, axis=axis)
+
+    def softmax(self, a: Any, axis: int = -1) -> tuple[Any, Any]:
+        """``exp(a - logsumexp(a))`` and ``logsumexp(a)`` along ``axis``, with one exp."""
+        xp = self.xp
+        e, amax = self._shifted_exp(a, axis)
+        total = xp.sum(e, axis=axis, keepdims=True)
+        e /= total
+        return e, xp.squeeze(xp.log(total) + amax, axis=axis)
 
     def digamma(self, a: Any) -> Any:
         """The digamma function psi(a) = d log Gamma(a) / da."""

@@ -120,6 +120,11 @@ def check_scalar(
         raise ValueError(f"The parameter {name!r} must be {op} {high}, got {value!r}.")
 
 
+def check_verbose(value: Any) -> None:
+    """``verbose`` is a non-negative int; True and False count as 1 and 0, as in scikit-learn."""
+    check_scalar(int(value) if isinstance(value, bool) else value, "verbose", numbers.Integral, low=0)
+
+
 def check_option(value: Any, name: str, options: Iterable[Any]) -> None:
     """Raise a ValueError when ``value`` is not one of ``options``."""
     options = tuple(options)

@@ -36,6 +36,7 @@ from .._validation import (
     check_option,
     check_random_state_param,
     check_scalar,
+    check_verbose,
     unchanged_on_error,
 )
 from ._covariance import COVARIANCE_TYPES, Covariance, Residuals, get_covariance, residuals
@@ -150,8 +151,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         check_option(self.covariance_type, "covariance_type", tuple(COVARIANCE_TYPES))
         check_random_state_param(self.random_state)
         check_option(self.warm_start, "warm_start", (False, True))
-        check_scalar(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose,
-                     "verbose", numbers.Integral, low=0)
+        check_verbose(self.verbose)
         check_scalar(self.verbose_interval, "verbose_interval", numbers.Integral, low=1)
         check_option(self.device, "device", DEVICES)
         check_scalar(self.chunk_size, "chunk_size", numbers.Integral, low=1, allow_none=True)
@@ -235,21 +235,22 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             else:
                 params = self._attributes_to_params(be, cov)
 
-            stats = self._e_step(be, cov, X, shift, chunk, params)
-            bound = self._record_e_step(be, cov, stats, params, tracker)
-            if not np.isfinite(bound):
-                raise ValueError(NON_FINITE_MESSAGE.format(n_iter=0))
+            def e_step(params: dict, n_iter: int) -> tuple[GaussianStats, float]:
+                stats = self._e_step(be, cov, X, shift, chunk, params)
+                bound = self._record_e_step(be, cov, stats, params, tracker)
+                if not np.isfinite(bound):
+                    # Never hand back NaN parameters: fail, leaving the estimator as it was.
+                    raise ValueError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
+                return stats, bound
+
+            stats, bound = e_step(params, 0)
             bounds: list[float] = []
             converged = False
             n_iter = 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = bound
                 params = self._m_step(be, cov, stats, params, tracker)
-                stats = self._e_step(be, cov, X, shift, chunk, params)
-                bound = self._record_e_step(be, cov, stats, params, tracker)
-                if not np.isfinite(bound):
-                    # Never hand back NaN parameters: fail, leaving the estimator as it was.
-                    raise ValueError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
+                stats, bound = e_step(params, n_iter)
                 bounds.append(bound)
                 change = bound - prev
                 if self.verbose and n_iter % self.verbose_interval == 0:

@@ -64,6 +64,11 @@ class Covariance:
         """
         raise NotImplementedError
 
+    def _in_shape(self, second: Any) -> Any:
+        """Per-component second moments, (K, d, d) matrices or (K, d)
+        diagonals as the type computes them, in this type's shape."""
+        raise NotImplementedError
+
     def weighted_outer(self, xp: Any, u: Any, v: Any, w: Any) -> Any:
         """w_k u_k v_k^T for each component, in this type's shape.
 
@@ -235,11 +240,7 @@ class _MatrixCovariance(Covariance):
         # Weighted residuals, the multiply running along n (contiguous).
         W = R.D * xp.ascontiguousarray(resp.T)[:, None, :]
         second = xp.matmul(W, xp.swapaxes(R.D, 1, 2))  # one batched GEMM, (K, d, n) @ (K, n, d)
-        return W.sum(axis=2), self._pool(second)
-
-    def _pool(self, second: Any) -> Any:
-        """The per-component second moments in this type's shape."""
-        raise NotImplementedError
+        return W.sum(axis=2), self._in_shape(second)
 
     def add_diagonal(self, xp, cov, value):
         value = _per_component(xp, value, cov)
@@ -295,7 +296,7 @@ class FullCovariance(_MatrixCovariance):
     def n_parameters(self):
         return self.K * self.d * (self.d + 1) // 2
 
-    def _pool(self, second):
+    def _in_shape(self, second):
         return second
 
     def weighted_outer(self, xp, u, v, w):
@@ -326,7 +327,7 @@ class TiedCovariance(_MatrixCovariance):
     def n_parameters(self):
         return self.d * (self.d + 1) // 2
 
-    def _pool(self, second):
+    def _in_shape(self, second):
         # The components share Sigma: the sum of the components' moments.
         return second.sum(axis=0)
 
@@ -363,11 +364,7 @@ class _VectorCovariance(Covariance):
     def centered_moments(self, xp, R, resp):
         r = xp.ascontiguousarray(resp.T)[:, :, None]  # (K, n, 1)
         first = xp.matmul(R.D, r)[:, :, 0]
-        return first, self._per_type(xp.matmul(R.squared, r)[:, :, 0])
-
-    def _per_type(self, diagonal: Any) -> Any:
-        """(K, d) sums of squares in this type's shape."""
-        raise NotImplementedError
+        return first, self._in_shape(xp.matmul(R.squared, r)[:, :, 0])
 
     def add_diagonal(self, xp, cov, value):
         return cov + _per_component(xp, value, cov)
@@ -407,8 +404,8 @@ class DiagCovariance(_VectorCovariance):
     def n_parameters(self):
         return self.K * self.d
 
-    def _per_type(self, diagonal):
-        return diagonal
+    def _in_shape(self, second):
+        return second
 
     def mahalanobis(self, xp, R, prec_chol):
         return xp.matmul((prec_chol**2)[:, None, :], R.squared)[:, 0, :].T
@@ -418,7 +415,6 @@ class DiagCovariance(_VectorCovariance):
 
     def log_det(self, xp, prec_chol):
         return xp.log(prec_chol).sum(axis=1)
-
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(prec_chol**2 * scatter)
@@ -460,8 +456,8 @@ class SphericalCovariance(_VectorCovariance):
     def n_parameters(self):
         return self.K
 
-    def _per_type(self, diagonal):
-        return diagonal.mean(axis=1)
+    def _in_shape(self, second):
+        return second.mean(axis=1)
 
     def mahalanobis(self, xp, R, prec_chol):
         return ((prec_chol**2)[:, None] * R.squared.sum(axis=1)).T
@@ -471,7 +467,6 @@ class SphericalCovariance(_VectorCovariance):
 
     def log_det(self, xp, prec_chol):
         return self.d * xp.log(prec_chol)
-
 
     def trace_product(self, xp, prec_chol, scatter):
         return self.d * xp.sum(prec_chol**2 * scatter)

@@ -112,7 +112,6 @@ class GaussianStats:
             n_samples=self.n_samples + other.n_samples,
         )
 
-
     def mean(self, counts: Any) -> Any:
         """Resp-weighted means in shifted coordinates: o_k + s_k / counts_k.
 
@@ -178,14 +177,10 @@ def accumulate(
     log_norm, entropy = zero, zero
     for rows in chunk_slices(X.shape[0], chunk_size):
         Xc = X[rows] - shift_x
-        if origin_x is None:
-            R = Residuals(Xc.T.astype(f64)[None])
-            resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
-            c_first, c_second = cov.centered_moments(xp, R, resp.astype(f64))
-        else:
-            R = residuals(xp, Xc, origin_x)
-            resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
-            c_first, c_second = cov.centered_moments(xp, R, resp)
+        # Without origins, moments about the shift: in float64, where they cancel least.
+        R = Residuals(Xc.T.astype(f64)[None]) if origin_x is None else residuals(xp, Xc, origin_x)
+        resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
+        c_first, c_second = cov.centered_moments(xp, R, resp)
         c_counts = resp.sum(axis=0).astype(f64)
         c_first, c_second = c_first.astype(f64), c_second.astype(f64)
         if counts is None:
@@ -210,14 +205,8 @@ def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
     -sum r log r in float64.  ``log_rho`` is overwritten with log r.
     """
     xp = be.xp
-    amax = xp.max(log_rho, axis=1, keepdims=True)
-    amax = xp.where(xp.isfinite(amax), amax, 0)
-    log_rho -= amax
-    resp = xp.exp(log_rho)  # one exp: normalised below instead of recomputed
-    total = resp.sum(axis=1, keepdims=True)
-    resp /= total
-    log_total = xp.log(total)
-    log_rho -= log_total  # now log r
+    resp, log_norm = be.softmax(log_rho, axis=1)
+    log_rho -= log_norm[:, None]  # now log r
     # r log r -> 0 as r -> 0: a component of weight 0 has log r = -inf there.
     entropy = -xp.einsum("nk,nk->", resp, xp.where(resp > 0, log_rho, 0)).astype(xp.float64)
-    return resp, (log_total + amax)[:, 0], entropy
+    return resp, log_norm, entropy

@@ -33,6 +33,7 @@ from .._validation import (
     check_option,
     check_random_state_param,
     check_scalar,
+    check_verbose,
     unchanged_on_error,
 )
 from ._adam import Adam
@@ -330,8 +331,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         check_scalar(self.n_importance, "n_importance", numbers.Integral, low=1)
         check_random_state_param(self.random_state)
         check_option(self.warm_start, "warm_start", (False, True))
-        check_scalar(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose,
-                     "verbose", numbers.Integral, low=0)
+        check_verbose(self.verbose)
         check_option(self.dtype, "dtype", DTYPES)
         check_option(self.device, "device", DEVICES)
 
@@ -689,8 +689,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             history["loss_curve_"].append(-train_elbo)
             line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {terms['reconstruction']:.6g}, KL {terms['kl']:.6g})"
             if early:
-                # Fixed noise for every validation pass: epochs are compared
-                # with common random numbers.
                 val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, val_seed)))
                 if not math.isfinite(val_elbo):
                     fail(epoch, n_batches, "validation ELBO")
