@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from varbayes import GaussianMixture
 from varbayes._backend import get_backend
-from varbayes.mixture._covariance import get_covariance, residuals
+from varbayes.mixture._covariance import split_centers, get_covariance, residuals
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -113,6 +113,33 @@ def test_float32_digits_fit_where_cancellation_used_to_fail(cov_type):
     ref = GaussianMixture(10, covariance_type=cov_type, random_state=0, max_iter=20).fit(X.astype(np.float64))
     assert ours.means_.dtype == np.float32
     assert ours.score(X) == pytest.approx(ref.score(X), rel=1e-3)
+
+
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_one_extreme_outlier_does_not_wipe_out_the_inliers(cov_type):
+    # A data-mean shift (5e17 here) used to collapse every inlier onto one
+    # point: mean exactly [0, 0], variance reg_covar, score +11.97 ('diag',
+    # 'spherical'), or a false singular-covariance error ('full', 'tied').
+    inliers = np.random.default_rng(11).normal(size=(200, 2))
+    X = np.vstack([inliers, [[1e20, 1e20]]])
+    gm = GaussianMixture(2, covariance_type=cov_type, random_state=0).fit(X)
+    k = int(np.argmin(gm.means_[:, 0]))
+    np.testing.assert_allclose(gm.means_[k], inliers.mean(0), rtol=1e-10)
+    ref = sklearn.mixture.GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
+    # scikit-learn fits 'diag' and 'spherical' (and raises for the others):
+    # -2.768 nats on the inliers, where the collapsed fit claimed +11.97.
+    assert gm.score(inliers) == pytest.approx(ref.score(inliers), abs=2e-3)
+    assert gm.score(X) == pytest.approx(gm.lower_bound_, rel=1e-12)
+
+
+@pytest.mark.parametrize("far", [1e30, 1e50])
+def test_score_equals_lower_bound_with_a_component_far_away(far):
+    # Prediction used to subtract weights_ @ means_ (~far / 2) from X first.
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    gm = GaussianMixture(2, means_init=[[0, 0, 0], [far] * 3]).fit(X)
+    direct = multivariate_normal(gm.means_[0], gm.covariances_[0]).logpdf(X) + np.log(gm.weights_[0])
+    assert gm.score(X) == pytest.approx(gm.lower_bound_, rel=1e-12)
+    np.testing.assert_allclose(gm.score_samples(X), direct, rtol=1e-10)
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
@@ -245,9 +272,11 @@ def test_hot_path_does_not_upcast_float32():
     gm = GaussianMixture(3, random_state=0).fit(X)
     be = get_backend("cpu")
     cov = get_covariance("full", 3, 3)
-    local = gm._device_params(be, cov, np.float32)
-    assert all(v.dtype == np.float32 for v in local.values())
-    R = residuals(np, X[:10], local["centers"])
+    local = gm._chunk_params(be, cov, gm._attributes_to_params(be, cov), np.float32)
+    hi, lo = split_centers(np, local["centers"], np.float32)
+    assert all(v.dtype == np.float32 for k, v in local.items() if k != "centers")
+    assert hi.dtype == np.float32 and (lo is None or lo.dtype == np.float32)
+    R = residuals(np, X[:10], hi, lo)
     assert R.D.dtype == np.float32
     assert gm._log_rho(be, cov, R, local).dtype == np.float32
 

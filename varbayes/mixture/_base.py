@@ -39,7 +39,7 @@ from .._validation import (
     check_verbose,
     unchanged_on_error,
 )
-from ._covariance import COVARIANCE_TYPES, Covariance, Residuals, get_covariance, residuals
+from ._covariance import COVARIANCE_TYPES, Covariance, Residuals, get_covariance, residuals, split_centers
 from ._stats import GaussianStats, accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -214,7 +214,6 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         n_samples, n_features = X.shape
         cov = get_covariance(self.covariance_type, self.n_components, n_features)
         chunk = self._chunk_rows(be, X)
-        shift = self._representable_shift(X.sum(axis=0, dtype=xp.float64) / n_samples, X.dtype)
         random_state = check_random_state(self.random_state)
         n_init = self.n_init if do_init else 1
         rtol = ASCENT_RTOL[np.dtype(X.dtype)]
@@ -230,13 +229,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             if do_init:
                 stats = None
                 if self._needs_initial_resp():
-                    stats = accumulate(be, cov, X, shift, chunk, self._initial_resp_fn(be, X, random_state))
+                    stats = accumulate(be, cov, X, chunk, self._initial_resp_fn(be, X, random_state))
                 params = self._initialize(be, cov, stats, X.dtype)
             else:
                 params = self._attributes_to_params(be, cov)
 
             def e_step(params: dict, n_iter: int) -> tuple[GaussianStats, float]:
-                stats = self._e_step(be, cov, X, shift, chunk, params)
+                stats = self._e_step(be, cov, X, chunk, params)
                 bound = self._record_e_step(be, cov, stats, params, tracker)
                 if not np.isfinite(bound):
                     # Never hand back NaN parameters: fail, leaving the estimator as it was.
@@ -301,16 +300,16 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         )
         return attributes
 
-    def _e_step(self, be: Backend, cov: Covariance, X: Any, shift: Any, chunk: int, params: dict) -> GaussianStats:
+    def _e_step(self, be: Backend, cov: Covariance, X: Any, chunk: int, params: dict) -> GaussianStats:
         """One chunked pass: responsibilities under ``params`` and their statistics."""
-        local = self._chunk_params(be, cov, params, shift, X.dtype)
+        local = self._chunk_params(be, cov, params, X.dtype)
 
         def resp_fn(R: Residuals, rows: slice) -> tuple:
             return normalize_log_rho(be, self._log_rho(be, cov, R, local))
 
         # Moments about the current centres: no cancellation for a component
-        # far from the data mean (see ._stats).
-        return accumulate(be, cov, X, shift, chunk, resp_fn, origin=local["centers"])
+        # far from the others (see ._stats).
+        return accumulate(be, cov, X, chunk, resp_fn, origin=local["centers"])
 
     @staticmethod
     def _counts(stats: GaussianStats) -> Any:
@@ -334,12 +333,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         penalty = 0.5 * self.reg_covar * xp.sum(stats.counts * change)
         return max(0.0, be.scalar(penalty) / stats.n_samples)
 
-    def _chunk_params(self, be: Backend, cov: Covariance, params: dict, shift: Any, dtype: Any) -> dict:
-        """The E-step terms in the dtype of X, centres shifted like the chunks."""
+    def _chunk_params(self, be: Backend, cov: Covariance, params: dict, dtype: Any) -> dict:
+        """The E-step terms in the dtype of X; the centres stay float64, the
+        residuals are taken about them exactly (see ``split_centers``)."""
         terms = self._e_step_terms(be, cov, params)
-        if shift is not None:
-            terms["centers"] = terms["centers"] - shift
-        return {k: v.astype(dtype) for k, v in terms.items()}
+        return {k: v if k == "centers" else v.astype(dtype) for k, v in terms.items()}
 
     @staticmethod
     def _log_rho(be: Backend, cov: Covariance, R: Residuals, local: dict) -> Any:
@@ -357,16 +355,24 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         Mirrors scikit-learn's initialisation (the same random draws for the
         same ``random_state``), but produces responsibilities chunk by chunk:
-        one-hot labels, or uniform draws taken in row order.
+        one-hot labels, or uniform draws taken in row order.  Each pass over
+        the rows gives the same responsibilities (``accumulate`` takes two),
+        and leaves ``random_state`` as after one draw of all of them.
         """
         xp = be.xp
         n_samples = X.shape[0]
         K = self.n_components
         dtype = X.dtype
         if self.init_params == "random":
+            start = random_state.get_state()
+            local = np.random.RandomState()
 
             def resp_fn(R, rows):
-                u = random_state.uniform(size=(rows.stop - rows.start, K)).astype(dtype)
+                if rows.start == 0:
+                    local.set_state(start)
+                u = local.uniform(size=(rows.stop - rows.start, K)).astype(dtype)
+                if rows.stop == n_samples:
+                    random_state.set_state(local.get_state())
                 u /= u.sum(axis=1)[:, None]
                 return be.asarray(u), None, None
 
@@ -396,41 +402,24 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return resp_fn
 
     # ------------------------------------------------------------ prediction
-    @staticmethod
-    def _representable_shift(shift: Any, dtype: Any) -> Any:
-        """Round a float64 shift to the dtype of X, so that chunks (shifted in
-        that dtype) and parameters (shifted in float64) move by the same amount."""
-        return shift.astype(dtype).astype(shift.dtype)
-
-    def _prediction_shift(self, be: Backend, dtype: Any) -> Any:
-        """The mixture's mean: subtracted from X and the centres before the
-        passes in the dtype of X, as the fit subtracts the data mean, so float32
-        predictions lose nothing to cancellation."""
-        mean = np.asarray(self.weights_, dtype=np.float64) @ np.asarray(self.means_, dtype=np.float64)
-        return be.asarray(self._representable_shift(mean, dtype))
-
-    def _device_params(self, be: Backend, cov: Covariance, dtype: Any, shift: Any = None) -> dict:
-        return self._chunk_params(be, cov, self._attributes_to_params(be, cov), shift, dtype)
-
     def _prediction_chunks(self, X: Any):
-        """Validate X; return the backend, the covariance, the shift and an
-        iterator over (rows, shifted chunk in the dtype of X)."""
+        """Validate X; return the backend, the covariance, the dtype of X and
+        an iterator over (rows, chunk)."""
         check_is_fitted(self)
         X = check_data(self, X, reset=False)
         be = get_backend(self.device, X)
         X = be.asarray(X)
         cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
-        shift = self._prediction_shift(be, X.dtype)
-        shift_x = shift.astype(X.dtype)
-        chunks = ((rows, X[rows] - shift_x) for rows in chunk_slices(X.shape[0], self._chunk_rows(be, X)))
-        return be, cov, shift, X.dtype, chunks
+        chunks = ((rows, X[rows]) for rows in chunk_slices(X.shape[0], self._chunk_rows(be, X)))
+        return be, cov, X.dtype, chunks
 
     def _chunked_log_rho(self, X: Any):
         """Validate X, then yield (rows, log_rho) chunk by chunk on the device."""
-        be, cov, shift, dtype, chunks = self._prediction_chunks(X)
-        params = self._device_params(be, cov, dtype, shift)
+        be, cov, dtype, chunks = self._prediction_chunks(X)
+        params = self._chunk_params(be, cov, self._attributes_to_params(be, cov), dtype)
+        hi, lo = split_centers(be.xp, params["centers"], dtype)
         for rows, Xc in chunks:
-            yield be, rows, self._log_rho(be, cov, residuals(be.xp, Xc, params["centers"]), params)
+            yield be, rows, self._log_rho(be, cov, residuals(be.xp, Xc, hi, lo), params)
 
     def _collect(self, parts: list, be: Backend) -> np.ndarray:
         return be.to_host(be.xp.concatenate(parts)) if parts else np.empty(0)

@@ -13,7 +13,7 @@ from .._backend import Backend, NotPositiveDefiniteError, get_backend
 from .._elbo import ELBOTracker
 from .._validation import check_array_param, check_option, check_scalar
 from ._base import BaseMixture
-from ._covariance import Covariance, get_covariance, residuals
+from ._covariance import Covariance, get_covariance, residuals, split_centers
 from ._stats import GaussianStats, accumulate
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -322,7 +322,9 @@ class BayesianGaussianMixture(BaseMixture):
         kind = "full" if cov.name in ("full", "tied") else cov.name
         single = get_covariance(kind, 1, d)
         ones = xp.ones((min(n, self._chunk_rows(be, X)), 1), dtype=X.dtype)
-        stats = accumulate(be, single, X, mean, self._chunk_rows(be, X), lambda D, rows: (ones[: rows.stop - rows.start], None, None))
+        stats = accumulate(
+            be, single, X, self._chunk_rows(be, X), lambda R, rows: (ones[: rows.stop - rows.start], None, None), origin=mean[None]
+        )
         scatter = stats.scatter(xp, single, stats.mean(stats.counts))
         return scatter[0] / max(n - 1, 1)
 
@@ -384,13 +386,13 @@ class BayesianGaussianMixture(BaseMixture):
         return xp.stack([1.0 + nk, alpha0 + after])
 
     def _update_gaussians(self, be: Backend, cov: Covariance, stats: GaussianStats) -> dict:
-        """q(mu_k, Lambda_k) (Bishop eqs. 10.60-10.63, in shifted coordinates)."""
+        """q(mu_k, Lambda_k) (Bishop eqs. 10.60-10.63)."""
         xp = be.xp
         pr = self._priors
         nk = self._counts(stats)
         beta0 = pr["beta0"]
         xbar = stats.mean(nk)
-        m0 = pr["m0"] - stats.shift
+        m0 = pr["m0"]
         beta = beta0 + nk
         means = (beta0 * m0 + nk[:, None] * xbar) / beta[:, None]
         dof = pr["nu0"] + cov.pooled(nk)
@@ -400,7 +402,7 @@ class BayesianGaussianMixture(BaseMixture):
         scale_inv = pr["W0inv"] + scatter + cov.weighted_outer(xp, diff, diff, beta0 * nk / beta)
         return {
             "mean_precision": beta,
-            "means": means + stats.shift,
+            "means": means,
             "dof": dof,
             "scale_inv": scale_inv,
             "prec_chol_W": cov.precision_cholesky(be, scale_inv),
@@ -451,8 +453,8 @@ class BayesianGaussianMixture(BaseMixture):
         d, n = cov.d, stats.n_samples
         N = stats.counts
         beta, dof, beta0, nu0 = params["mean_precision"], params["dof"], pr["beta0"], pr["nu0"]
-        means = params["means"] - stats.shift
-        m0 = pr["m0"] - stats.shift
+        means = params["means"]
+        m0 = pr["m0"]
         log_det_W = 2.0 * cov.log_det(xp, params["prec_chol_W"])
         e_log_det = log_det_W + cov.expected_log_det_const(be, dof)
         expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(dof))
@@ -579,7 +581,7 @@ class BayesianGaussianMixture(BaseMixture):
 
     # ------------------------------------------------------------ prediction
     def _student_terms(
-        self, be: Backend, cov: Covariance, params: dict, log_weight: Any, shift: Any, dtype: Any
+        self, be: Backend, cov: Covariance, params: dict, log_weight: Any, dtype: Any
     ) -> dict:
         """Per-component constants of the Student-t predictive (Bishop eqs. 10.81-10.82)."""
         xp = be.xp
@@ -597,7 +599,7 @@ class BayesianGaussianMixture(BaseMixture):
             + d * xp.log(factor)
         )
         return {
-            "centers": (params["means"] - shift).astype(dtype),
+            "centers": split_centers(xp, params["means"], dtype),
             "prec_chol": params["prec_chol_W"].astype(dtype),
             "factor": factor.astype(dtype),
             "eta": eta.astype(dtype),
@@ -608,7 +610,7 @@ class BayesianGaussianMixture(BaseMixture):
     def _student_log_pdf(be: Backend, cov: Covariance, Xc: Any, t: dict) -> Any:
         """log w_k + log St(x_n | component k), shape (rows, K)."""
         xp = be.xp
-        R = residuals(xp, Xc, t["centers"])
+        R = residuals(xp, Xc, *t["centers"])
         eta = t["eta"]
         if cov.factorized:
             # d univariate ts: each squared residual scaled by its precision.
@@ -635,15 +637,15 @@ class BayesianGaussianMixture(BaseMixture):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        be, cov, shift, dtype, chunks = self._prediction_chunks(X)
+        be, cov, dtype, chunks = self._prediction_chunks(X)
         xp = be.xp
         params = self._attributes_to_params(be, cov)
         weights, rest = self._expected_weights(be, params["weight_concentration"])
-        parts = [(cov, self._student_terms(be, cov, params, xp.log(weights), shift, dtype))]
+        parts = [(cov, self._student_terms(be, cov, params, xp.log(weights), dtype))]
         if self._is_process and be.scalar(rest) > 0:
             one = get_covariance(self.covariance_type, 1, cov.d)
             new = self._new_component_params(be, one, params)
-            parts.append((one, self._student_terms(be, one, new, xp.log(rest)[None], shift, dtype)))
+            parts.append((one, self._student_terms(be, one, new, xp.log(rest)[None], dtype)))
         out = []
         for rows, Xc in chunks:
             log_p = xp.concatenate([self._student_log_pdf(be, c, Xc, t) for c, t in parts], axis=1)

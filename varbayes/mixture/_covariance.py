@@ -210,9 +210,33 @@ class Residuals:
         return self._squared
 
 
-def residuals(xp: Any, Xc: Any, centers: Any) -> Residuals:
-    """x_n - c_k for every row of the chunk ``Xc`` (n, d) and centre (K, d)."""
-    return Residuals(xp.ascontiguousarray(Xc.T)[None, :, :] - centers[:, :, None])
+def split_centers(xp: Any, centers: Any, dtype: Any) -> tuple[Any, Any]:
+    """Centres (K, d) as ``hi + lo``, both in ``dtype``.
+
+    ``hi`` is the centre rounded to ``dtype``; ``lo`` the rounding error, or
+    None where there is none (float64 data, or centres exactly
+    representable).  Float32 residuals (x - hi) - lo are then taken about the
+    float64 centre, to about twice float32's precision, instead of about a
+    point up to half an ulp of |c| away, which for a tight component far from
+    the origin would be a sizeable fraction of its spread.
+    """
+    hi = centers.astype(dtype)
+    if np.dtype(dtype) == np.dtype(centers.dtype):
+        return hi, None
+    lo = (centers - hi.astype(centers.dtype)).astype(dtype)
+    return hi, (lo if bool(xp.any(lo != 0)) else None)
+
+
+def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None) -> Residuals:
+    """x_n - c_k for every row of the chunk ``Xc`` (n, d) and centre (K, d).
+
+    ``centers`` is in the dtype of ``Xc``; ``lo`` (optional, see
+    :func:`split_centers`) is a remainder subtracted after the difference.
+    """
+    D = xp.ascontiguousarray(Xc.T)[None, :, :] - centers[:, :, None]
+    if lo is not None:
+        D -= lo[:, :, None]
+    return Residuals(D)
 
 
 def _per_component(xp: Any, value: Any, cov: Any) -> Any:

@@ -245,7 +245,7 @@ class GaussianMixture(BaseMixture):
         covariances = cov.add_diagonal(xp, cov.normalize(xp, scatter, nk), self.reg_covar)
         return {
             "weights": nk / nk.sum(),
-            "means": centers + stats.shift,
+            "means": centers,
             "covariances": covariances,
             "scatter": scatter,
         }

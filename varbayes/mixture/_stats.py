@@ -14,18 +14,22 @@ statistics of both: :class:`GaussianStats` supports ``+``.  A fit therefore
 streams X through fixed-size chunks (bounded extra memory), and the same code
 serves online or distributed fits.
 
-Two points guard the second moments against cancellation.  The ``shift`` is
-the data mean, subtracted from every chunk, so that nothing is computed far
-from the origin.  The ``origin`` o_k of component k is a point near that
-component (in a fit, its current centre): moments about o_k, with residuals
-x_n - o_k formed before any product, lose nothing when a component sits far
-from the data mean relative to its spread, where moments about one common
-point would cancel catastrophically (float32 data, or well separated
-clusters).  The scatter about the new centre m_k then follows exactly as
-S_k - N_k (m_k - o_k)(m_k - o_k)^T (:meth:`GaussianStats.scatter`), a small
-correction because o_k is near m_k.  Per-chunk arithmetic runs in the dtype of
-X (float64 for a pass without origins, e.g. from initial responsibilities);
-the chunk sums are accumulated in float64.
+Moments are taken about a point o_k per component (in a fit, its current
+centre), with the residuals x_n - o_k formed before any product: nothing is
+computed about a point far from a component, so neither a component far from
+the others (well separated clusters, one extreme outlier alone in its
+component) nor float32 data far from the origin cancels.  There is no shared
+reference point such as the data mean, whose distance from a component is
+what cancellation scales with (an outlier at 1e20 moves the mean to 5e17 and
+wipes out every inlier).  The scatter about the new centre m_k then follows
+exactly as S_k - N_k (m_k - o_k)(m_k - o_k)^T (:meth:`GaussianStats.scatter`),
+a small correction because o_k is near m_k.  Without given origins (the
+initial responsibilities), :func:`accumulate` first takes the resp-weighted
+means in float64 and then the moments about them: the classic two-pass
+algorithm.  Per-chunk arithmetic runs in the dtype of X; the origins are
+split into a part in that dtype and a remainder (:func:`split_centers`), so
+float32 residuals are taken about the float64 centre; the chunk sums are
+accumulated in float64.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .._backend import Backend
-from ._covariance import Covariance, Residuals, residuals
+from ._covariance import Covariance, residuals, split_centers
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
@@ -66,10 +70,10 @@ class GaussianStats:
     counts : array of shape (K,)
         N_k = sum_n r_nk.
     first : array of shape (K, d)
-        sum_n r_nk (x_n - shift - origin_k).
+        sum_n r_nk (x_n - origin_k).
     second : array
-        sum_n r_nk (x_n - shift - origin_k)(x_n - shift - origin_k)^T in the
-        covariance type's shape (see :meth:`Covariance.centered_moments`).
+        sum_n r_nk (x_n - origin_k)(x_n - origin_k)^T in the covariance
+        type's shape (see :meth:`Covariance.centered_moments`).
     log_norm : 0-d array
         sum_n log sum_k rho_nk, the log normaliser of the responsibilities
         (for EM: the log-likelihood).
@@ -77,12 +81,9 @@ class GaussianStats:
         sum_n H[q(z_n)] = -sum_nk r_nk log r_nk.
     n_samples : int
         Number of rows summed.
-    shift : array of shape (d,)
-        The point subtracted from the data; statistics add only with the
-        same shift.
     origin : array of shape (K, d)
-        Each component's point about which its moments are taken, in shifted
-        coordinates (float64); statistics add only with the same origins.
+        Each component's point about which its moments are taken (float64);
+        statistics add only with the same origins.
     dtype : numpy dtype
         The dtype of the data the statistics were computed from.
     """
@@ -93,15 +94,13 @@ class GaussianStats:
     log_norm: Any
     entropy: Any
     n_samples: int
-    shift: Any
     origin: Any
     dtype: Any = np.dtype(np.float64)
 
     def __add__(self, other: "GaussianStats") -> "GaussianStats":
-        for name in ("shift", "origin"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
-                raise ValueError(f"Cannot add statistics computed with different {name}s.")
+        mine, theirs = self.origin, other.origin
+        if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
+            raise ValueError("Cannot add statistics computed with different origins.")
         return replace(
             self,
             counts=self.counts + other.counts,
@@ -113,15 +112,15 @@ class GaussianStats:
         )
 
     def mean(self, counts: Any) -> Any:
-        """Resp-weighted means in shifted coordinates: o_k + s_k / counts_k.
+        """Resp-weighted means: o_k + s_k / counts_k.
 
         ``counts`` is N_k, possibly regularised (see ``BaseMixture._counts``).
         """
         return self.origin + self.first / counts[:, None]
 
     def scatter(self, xp: Any, cov: Covariance, centers: Any) -> Any:
-        """sum_n r_nk (x_n - c_k)(x_n - c_k)^T about ``centers`` (K, d), shifted
-        coordinates, in the covariance type's shape (Bishop (2006), eq. 9.25)."""
+        """sum_n r_nk (x_n - c_k)(x_n - c_k)^T about ``centers`` (K, d), in the
+        covariance type's shape (Bishop (2006), eq. 9.25)."""
         return cov.scatter(xp, self.second, self.first, self.counts, centers - self.origin)
 
 
@@ -129,7 +128,7 @@ def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-#: A chunk evaluator: (the chunk's Residuals, row slice) ->
+#: A chunk evaluator: (the chunk's Residuals or None, row slice) ->
 #: (resp, log_norm rows or None, entropy or None).
 RespFn = Callable[[Any, slice], tuple[Any, Any, Any]]
 
@@ -138,7 +137,6 @@ def accumulate(
     be: Backend,
     cov: Covariance,
     X: Any,
-    shift: Any,
     chunk_size: int,
     resp_fn: RespFn,
     origin: Any = None,
@@ -152,33 +150,30 @@ def accumulate(
         Decides which second moment is accumulated.
     X : array of shape (n, d)
         The data on the backend's device.
-    shift : array of shape (d,)
-        Subtracted from every chunk (in the dtype of X).
     chunk_size : int
         Rows per chunk.
     resp_fn : callable
         ``resp_fn(R, rows)`` returns the chunk's responsibilities (rows, K),
         the per-row log normaliser or None, and the chunk's entropy or None;
         ``R`` (:class:`Residuals`) holds the chunk's residuals about the
-        origins (the E-step's densities need exactly these), or about the
-        shift when there are no origins.
+        origins (the E-step's densities need exactly these).
     origin : array of shape (K, d), optional
-        Per-component points in shifted coordinates (exactly representable
-        in the dtype of X) about which the moments are taken; the chunk
-        arithmetic then runs in the dtype of X.  Without it, the moments are
-        taken about the shift and the chunks are computed in float64.
+        Per-component points (float64) about which the moments are taken.
+        When None, a first pass takes the resp-weighted means (in float64)
+        as the origins, and ``resp_fn`` is called twice for each chunk, the
+        first time with ``R=None``: it must give the same responsibilities
+        both times.
     """
     xp = be.xp
     f64 = xp.float64
-    shift_x = shift.astype(X.dtype)
-    origin_x = None if origin is None else origin.astype(X.dtype)
+    if origin is None:
+        origin = _weighted_means(be, X, chunk_size, resp_fn)
+    hi, lo = split_centers(xp, origin, X.dtype)
     zero = xp.zeros((), dtype=f64)
     counts = first = second = None
     log_norm, entropy = zero, zero
     for rows in chunk_slices(X.shape[0], chunk_size):
-        Xc = X[rows] - shift_x
-        # Without origins, moments about the shift: in float64, where they cancel least.
-        R = Residuals(Xc.T.astype(f64)[None]) if origin_x is None else residuals(xp, Xc, origin_x)
+        R = residuals(xp, X[rows], hi, lo)
         resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
         c_first, c_second = cov.centered_moments(xp, R, resp)
         c_counts = resp.sum(axis=0).astype(f64)
@@ -193,8 +188,20 @@ def accumulate(
             log_norm = log_norm + row_log_norm.sum(dtype=f64)
         if chunk_entropy is not None:
             entropy = entropy + chunk_entropy
-    origin64 = xp.zeros(first.shape, dtype=f64) if origin is None else origin_x.astype(f64)
-    return GaussianStats(counts, first, second, log_norm, entropy, X.shape[0], shift, origin64, np.dtype(X.dtype))
+    return GaussianStats(counts, first, second, log_norm, entropy, X.shape[0], origin.astype(f64), np.dtype(X.dtype))
+
+
+def _weighted_means(be: Backend, X: Any, chunk_size: int, resp_fn: RespFn) -> Any:
+    """sum_n r_nk x_n / sum_n r_nk in float64 (0 for an empty component)."""
+    xp = be.xp
+    f64 = xp.float64
+    counts = total = None
+    for rows in chunk_slices(X.shape[0], chunk_size):
+        resp = resp_fn(None, rows)[0].astype(f64)
+        c_counts, c_total = resp.sum(axis=0), resp.T @ X[rows].astype(f64)
+        counts, total = (c_counts, c_total) if counts is None else (counts + c_counts, total + c_total)
+    safe = xp.where(counts > 0, counts, 1.0)
+    return total / safe[:, None]
 
 
 def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
