@@ -225,6 +225,16 @@ def test_a_diverging_fit_exits_with_status_1(tmp_path, capsys):
     _assert_one_line_error(code, err, status=1, contains="learning_rate")
 
 
+@pytest.mark.parametrize("rate", ["50", "1.0"])
+def test_a_collapsing_elbo_is_not_reported_as_converged(tmp_path, capsys, rate):
+    # Used to print "ELBO -5.05e+06 ... (converged)", exit 0 and write converged: true.
+    np.save(tmp_path / "d.npy", np.random.default_rng(0).normal(size=(100, 3)))
+    code, _, err = _run(capsys, "fit", "vae", tmp_path / "d.npy", "--learning-rate", rate, "--max-iter", "30",
+                        "--random-state", "0", "-o", tmp_path / "o")
+    _assert_one_line_error(code, err, status=1, contains="learning_rate")
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
 def test_console_behaviour_in_a_subprocess(tmp_path):
     """The real process: one line on stderr, status 2, no traceback; then a fit that works."""
     bad = subprocess.run([sys.executable, "-m", "varbayes", "fit", "gmm", str(tmp_path / "nope.csv")],

@@ -19,22 +19,36 @@ from ._backend import get_backend, is_gpu_array
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int = 1) -> Any:
+def check_data(
+    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int = 1, dtype: Any = None, power: int = 2
+) -> Any:
     """Validate ``X`` as a 2-D finite float array, keeping float32 as float32.
 
     NumPy-compatible input goes through scikit-learn's ``validate_data`` (which
     also records ``n_features_in_`` and ``feature_names_in_`` when ``reset``
     and checks them otherwise).  CuPy input is checked on the device with the
-    same rules and messages, without a copy to the host.
+    same rules and messages, without a copy to the host.  Masked arrays are
+    refused (their mask would be ignored).  Values too large for the
+    computation (``dtype``, by default that of X; sums of ``power``-th
+    powers) are refused with one clear error instead of overflowing later
+    (see :func:`check_magnitude`).
     """
+    if isinstance(X, np.ma.MaskedArray):
+        raise ValueError(
+            "X is a masked array: its mask would be ignored, and the masked values "
+            "fitted. Missing values are not supported yet; drop the masked rows "
+            "(X[~X.mask.any(axis=1)].data) or fill them (X.filled(value))."
+        )
     if not is_gpu_array(X):
-        return validate_data(
+        X = validate_data(
             estimator,
             X,
             reset=reset,
             dtype=list(FLOAT_DTYPES),
             ensure_min_samples=ensure_min_samples,
         )
+        check_magnitude(X, X.dtype if dtype is None else dtype, power)
+        return X
     xp = get_backend("auto", X).xp  # CuPy, known only to the backend
     name = type(estimator).__name__
     if X.ndim != 2:
@@ -52,6 +66,7 @@ def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int =
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if not bool(xp.isfinite(X).all()):
         raise ValueError("Input X contains NaN or infinity.")
+    check_magnitude(X, X.dtype if dtype is None else dtype, power)
     if reset:
         estimator.n_features_in_ = X.shape[1]
         if hasattr(estimator, "feature_names_in_"):
@@ -64,26 +79,94 @@ def check_data(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int =
     return xp.ascontiguousarray(X)
 
 
+def max_magnitude(X: Any, dtype: Any, power: int = 2) -> float:
+    """The largest |x| for which sums of ``power``-th powers over X stay finite in ``dtype``.
+
+    The mixtures sum squares of differences of rows: n d terms, each at
+    most (2 max|x|)^2, finite when max|x| < (max_float / (2^p n d))^(1/p)
+    with p = 2.  The VAE's optimiser squares gradients that grow with the
+    squared data, so it needs p = 4.
+    """
+    n, d = X.shape
+    return (float(np.finfo(dtype).max) / (2.0**power * max(n, 1) * max(d, 1))) ** (1.0 / power)
+
+
+def check_magnitude(X: Any, dtype: Any, power: int = 2) -> None:
+    """Refuse data whose powers would overflow ``dtype`` (one clear error, no warnings)."""
+    if X.size == 0:
+        return
+    largest = float(abs(X).max())
+    limit = max_magnitude(X, dtype, power)
+    if largest >= limit:
+        name = np.dtype(dtype).name
+        hint = " or compute in float64 (dtype=np.float64)" if name == "float32" else ""
+        what = "squares" if power == 2 else f"{power}th powers"
+        raise ValueError(
+            f"X has values too large to compute with in {name}: max |x| = {largest:.3g}, "
+            f"while sums of {what} over {X.shape[0]} x {X.shape[1]} values overflow beyond "
+            f"|x| = {limit:.3g}. Scale the data (e.g. sklearn.preprocessing.StandardScaler){hint}."
+        )
+
+
 @contextlib.contextmanager
-def unchanged_on_error(estimator: Any, keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
-    """Restore every attribute of ``estimator`` if the block raises.
+def unchanged_on_error(estimator: Any) -> Iterator[None]:
+    """Restore every attribute of ``estimator``, and the state of its random
+    generators, if the block raises (any exception, KeyboardInterrupt included).
 
     ``fit`` validates X with ``reset=True``, which records ``n_features_in_``
-    before the remaining checks run; without this, an input rejected later
-    (too few samples, data out of range, ...) would leave an estimator that
-    looks fitted to ``check_is_fitted`` but has no parameters, or a fitted one
-    expecting the rejected input's features.  Exceptions of the types in
-    ``keep`` (e.g. a divergence that deliberately keeps the last good
-    parameters) leave the estimator as the block left it.
+    before the remaining checks run, and a fit may fail at any point after
+    (a divergence, a singular covariance, an interrupt): whatever happens,
+    the estimator is left exactly as it was.  Attributes are restored to the
+    very objects they held; random generators (``random_state`` when it is a
+    ``RandomState`` or ``Generator``, and any generator kept by a fit) are
+    advanced in place by a fit, so their state is restored too.  Estimators
+    replace their other attributes rather than mutate them.
     """
     saved = dict(vars(estimator))
+    generators = [(g, _generator_state(g)) for g in saved.values() if _generator_state(g) is not None]
     try:
         yield
-    except BaseException as exc:
-        if not isinstance(exc, keep):
-            vars(estimator).clear()
-            vars(estimator).update(saved)
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        for generator, state in generators:
+            _set_generator_state(generator, state)
         raise
+
+
+def _generator_state(value: Any) -> Any:
+    if isinstance(value, np.random.RandomState):
+        return value.get_state()
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
+    return None
+
+
+def _set_generator_state(generator: Any, state: Any) -> None:
+    if isinstance(generator, np.random.RandomState):
+        generator.set_state(state)
+    else:
+        generator.bit_generator.state = state
+
+
+def check_warm_start(estimator: Any, structure: dict[str, Any]) -> None:
+    """A warm start needs the structure it was fitted with.
+
+    ``structure`` maps the parameters that shape the fitted state (number of
+    components, covariance type, layer sizes, ...) to their current values;
+    the fit recorded them as ``_fitted_structure``.  Raise one ValueError
+    naming the first that changed.
+    """
+    fitted = getattr(estimator, "_fitted_structure", None)
+    if fitted is None:
+        return
+    for name, value in structure.items():
+        if name in fitted and fitted[name] != value:
+            raise ValueError(
+                f"warm_start=True continues the fitted model, but {name} is now "
+                f"{value!r} where the model was fitted with {fitted[name]!r}. Refit "
+                f"with warm_start=False, or set {name}={fitted[name]!r} to continue."
+            )
 
 
 def check_scalar(
@@ -142,11 +225,32 @@ def check_random_state_param(value: Any) -> None:
     )
 
 
-def check_array_param(value: Any, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Validate a user-supplied initial array: shape, finiteness, dtype."""
-    arr = np.asarray(value, dtype=dtype)
+def check_array_param(
+    value: Any, name: str, shape: tuple[int, ...], dtype: Any, label: str | None = None
+) -> np.ndarray:
+    """Validate a user-supplied array parameter: numbers, shape, finiteness.
+
+    ``label`` is scikit-learn's name for the same array in its messages (e.g.
+    'weights' for ``weights_init``), so that a shape error reads as
+    scikit-learn's ("The parameter 'weights' should have the shape of ...")
+    and still names our parameter.
+    """
+    label = name if label is None else label
+    if isinstance(value, (str, bytes, dict, set)):
+        raise ValueError(
+            f"The parameter {name!r} must be an array-like of numbers of shape {shape}, "
+            f"got a {type(value).__name__}: {value!r:.60}."
+        )
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The parameter {name!r} must be an array-like of numbers of shape {shape}, "
+            f"got {value!r:.60} ({exc})."
+        ) from None
     if arr.shape != shape:
-        raise ValueError(f"The parameter {name!r} should have the shape {shape}, but got {arr.shape}.")
+        where = "" if label == name else f" (check {name})"
+        raise ValueError(f"The parameter {label!r} should have the shape of {shape}, but got {arr.shape}{where}.")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"The parameter {name!r} contains NaN or infinity.")
     return arr

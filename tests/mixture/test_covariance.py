@@ -112,7 +112,7 @@ def test_not_positive_definite_raises_backend_error(name):
     with pytest.raises(NotPositiveDefiniteError):
         cov.precision_cholesky(be, bad)
     with pytest.raises(ValueError, match="precisions_init"):
-        cov.check_precisions(be, bad - (np.eye(D) if name in ("full", "tied") else 1.0))
+        cov.check_precisions(be, bad - (np.eye(D) if name in ("full", "tied") else 1.0), "precisions_init")
 
 
 def test_n_parameters_match_sklearn_counts():

@@ -37,6 +37,7 @@ from .._validation import (
     check_random_state_param,
     check_scalar,
     check_verbose,
+    check_warm_start,
     unchanged_on_error,
 )
 from ._covariance import COVARIANCE_TYPES, Covariance, Residuals, get_covariance, residuals, split_centers
@@ -136,6 +137,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _prepare(self, be: Backend, X: Any, cov: Covariance) -> None:
         """Set up what a fit needs from the data before initialising (e.g. priors)."""
 
+    def _structure(self) -> dict:
+        """The parameters that shape the fitted state (a warm start needs them unchanged)."""
+        return {"n_components": self.n_components, "covariance_type": self.covariance_type}
+
     def _needs_initial_resp(self) -> bool:
         """Whether initialisation needs responsibilities from ``init_params``."""
         return True
@@ -190,6 +195,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         with unchanged_on_error(self):
+            if not do_init:
+                check_warm_start(self, self._structure())
             X = check_data(self, X, reset=do_init, ensure_min_samples=2)
             self._check_parameters(X)
             be = get_backend(self.device, X)
@@ -297,6 +304,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             lower_bound_=best_bound,
             lower_bounds_=bounds,
             elbo_=tracker,
+            _fitted_structure=self._structure(),
         )
         return attributes
 
@@ -490,4 +498,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _check_sample_count(self, n_samples: Any) -> None:
         check_is_fitted(self)
-        check_scalar(n_samples, "n_samples", numbers.Integral, low=1)
+        check_scalar(n_samples, "n_samples", numbers.Integral)
+        if n_samples < 1:
+            # scikit-learn's words (its message prints n_components instead).
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples}. The sampling requires at least one sample."
+            )

@@ -255,29 +255,35 @@ class BayesianGaussianMixture(BaseMixture):
         check_scalar(self.weight_concentration_prior, "weight_concentration_prior", numbers.Real, **positive)
         check_scalar(self.mean_precision_prior, "mean_precision_prior", numbers.Real, **positive)
         wishart = self.covariance_type in ("full", "tied")
-        check_scalar(
-            self.degrees_of_freedom_prior,
-            "degrees_of_freedom_prior",
-            numbers.Real,
-            low=d - 1.0 if wishart else 0.0,
-            include_low=False,
-            allow_none=True,
-        )
+        check_scalar(self.degrees_of_freedom_prior, "degrees_of_freedom_prior", numbers.Real, allow_none=True)
+        low = d - 1.0 if wishart else 0.0
+        if self.degrees_of_freedom_prior is not None and not self.degrees_of_freedom_prior > low:
+            raise ValueError(
+                f"The parameter 'degrees_of_freedom_prior' should be greater than {low:g}, but got "
+                f"{self.degrees_of_freedom_prior:.3f}."
+                + (" (n_features - 1, for a proper Wishart prior)" if wishart else "")
+            )
         if self.mean_prior is not None:
-            check_array_param(self.mean_prior, "mean_prior", (d,), np.float64)
+            check_array_param(self.mean_prior, "mean_prior", (d,), np.float64, label="means")
         if self.covariance_prior is not None:
             cov = get_covariance(self.covariance_type, 1, d)
             shape = {"full": (d, d), "tied": (d, d), "diag": (d,), "spherical": ()}[self.covariance_type]
-            prior = check_array_param(self.covariance_prior, "covariance_prior", shape, np.float64)
+            label = f"{self.covariance_type} covariance_prior"
+            prior = check_array_param(self.covariance_prior, "covariance_prior", shape, np.float64, label=label)
             try:
                 single = np.broadcast_to(prior, cov.shape).copy()
                 if wishart and not np.allclose(prior, prior.T):
                     raise NotPositiveDefiniteError("not symmetric")
                 cov.precision_cholesky(get_backend("cpu"), single)
             except NotPositiveDefiniteError:
+                sk_kind = "symmetric, positive-definite" if wishart else "positive"
                 kind = "symmetric positive definite" if wishart else "positive"
-                raise ValueError(f"The parameter 'covariance_prior' must be {kind} for covariance_type="
+                raise ValueError(f"'{self.covariance_type} precision' should be {sk_kind}: the parameter "
+                                 f"'covariance_prior' must be {kind} for covariance_type="
                                  f"{self.covariance_type!r}, got {self.covariance_prior!r}.") from None
+
+    def _structure(self) -> dict:
+        return {**super()._structure(), "weight_concentration_prior_type": self.weight_concentration_prior_type}
 
     def _prepare(self, be: Backend, X: Any, cov: Covariance) -> None:
         """Priors for this fit (defaults from X), on the device and on the host."""

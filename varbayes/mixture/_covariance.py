@@ -179,8 +179,9 @@ class Covariance:
         """
         raise NotImplementedError
 
-    def check_precisions(self, be: Backend, precisions: np.ndarray) -> None:
-        """Raise ValueError unless the user's precisions are symmetric and PD."""
+    def check_precisions(self, be: Backend, precisions: np.ndarray, name: str) -> None:
+        """Raise ValueError unless the user's precisions (parameter ``name``) are
+        symmetric and positive definite, in scikit-learn's words."""
         raise NotImplementedError
 
 
@@ -299,13 +300,14 @@ class _MatrixCovariance(Covariance):
         eta = nu + 1.0 - self.d
         return eta, eta
 
-    def check_precisions(self, be, precisions):
+    def check_precisions(self, be, precisions, name):
+        message = f"'{self.name} precision' should be symmetric, positive-definite ({name} is not"
         if not np.allclose(precisions, np.swapaxes(precisions, -1, -2)):
-            raise ValueError(f"'{self.name}' precisions_init should be symmetric.")
+            raise ValueError(f"{message} symmetric).")
         try:
             be.cholesky(be.asarray(precisions))
         except NotPositiveDefiniteError:
-            raise ValueError(f"'{self.name}' precisions_init should be positive definite.") from None
+            raise ValueError(f"{message} positive definite).") from None
 
 
 class FullCovariance(_MatrixCovariance):
@@ -411,9 +413,9 @@ class _VectorCovariance(Covariance):
     def invert(self, xp, a):
         return 1.0 / a
 
-    def check_precisions(self, be, precisions):
+    def check_precisions(self, be, precisions, name):
         if np.any(np.less_equal(precisions, 0.0)):
-            raise ValueError(f"'{self.name}' precisions_init should be positive.")
+            raise ValueError(f"'{self.name} precision' should be positive ({name} has values <= 0).")
 
 
 class DiagCovariance(_VectorCovariance):

@@ -192,25 +192,28 @@ class GaussianMixture(BaseMixture):
 
     # ------------------------------------------------------------ validation
     def _check_model_parameters(self, n_features: int, dtype: np.dtype) -> None:
+        # Messages as scikit-learn's (which names the arrays 'weights', 'means'
+        # and "'<type> precision'"), naming our parameter too.
         K = self.n_components
         if self.weights_init is not None:
-            w = check_array_param(self.weights_init, "weights_init", (K,), dtype)
+            w = check_array_param(self.weights_init, "weights_init", (K,), dtype, label="weights")
             if np.any(w < 0) or np.any(w > 1):
                 raise ValueError(
-                    f"The parameter 'weights_init' should be in the range [0, 1], "
-                    f"but got min value {w.min():.5f}, max value {w.max():.5f}."
+                    f"The parameter 'weights' should be in the range [0, 1], but got "
+                    f"min value {w.min():.5f}, max value {w.max():.5f} (check weights_init)."
                 )
             if not np.allclose(np.sum(w, dtype=np.float64), 1.0, rtol=1e-6, atol=0):
                 raise ValueError(
-                    f"The parameter 'weights_init' should be normalized, but got "
-                    f"sum(weights) = {w.sum():.5f}."
+                    f"The parameter 'weights' should be normalized, but got "
+                    f"sum(weights) = {w.sum():.5f} (check weights_init)."
                 )
         if self.means_init is not None:
-            check_array_param(self.means_init, "means_init", (K, n_features), dtype)
+            check_array_param(self.means_init, "means_init", (K, n_features), dtype, label="means")
         if self.precisions_init is not None:
             cov = get_covariance(self.covariance_type, K, n_features)
-            prec = check_array_param(self.precisions_init, "precisions_init", cov.shape, np.float64)
-            cov.check_precisions(get_backend("cpu"), prec)
+            label = f"{self.covariance_type} precision"
+            prec = check_array_param(self.precisions_init, "precisions_init", cov.shape, np.float64, label=label)
+            cov.check_precisions(get_backend("cpu"), prec, "precisions_init")
 
     def _needs_initial_resp(self) -> bool:
         return self.weights_init is None or self.means_init is None or self.precisions_init is None

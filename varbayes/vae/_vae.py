@@ -34,6 +34,7 @@ from .._validation import (
     check_random_state_param,
     check_scalar,
     check_verbose,
+    check_warm_start,
     unchanged_on_error,
 )
 from ._adam import Adam
@@ -76,12 +77,24 @@ def _limit_blas_threads(be: Backend, batch: int, sizes: list[int]) -> Any:
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
-class DivergenceError(ValueError):
-    """The training loss became NaN or infinite.
+#: An epoch whose training ELBO falls below the best of the call by more than
+#: this many times max(1, |best|) nats per sample has diverged (see
+#: :class:`DivergenceError`).
+COLLAPSE_FACTOR = 10.0
 
-    Raised by :meth:`VAE.fit` and :meth:`VAE.partial_fit`; the estimator then
-    holds the parameters, history and ELBO record as they were after the last
-    epoch whose parameters gave a finite loss (Adam's state is dropped).
+
+class DivergenceError(ValueError):
+    """Training diverged.
+
+    Raised by :meth:`VAE.fit` and :meth:`VAE.partial_fit` when the loss, the
+    parameters or the validation ELBO become NaN or infinite, or when the
+    training ELBO collapses: an epoch's ELBO below the best of the call so
+    far (the first minibatch's, at the starting parameters, included) by
+    more than ``COLLAPSE_FACTOR`` (10) times max(1, |best|) nats per sample.
+    Minibatch noise moves an epoch's average by a small fraction of the
+    bound; a fall by ten times its size is an optimiser that has left the
+    region it was climbing (a learning rate far too high), not noise.  As
+    with any error, the estimator is left exactly as it was before the call.
     """
 
 
@@ -216,8 +229,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
     The gradient of the summed negative ELBO is computed by hand
     (backpropagation through the reparameterisation); the log-variances are
     clipped so that exp never overflows, and the Bernoulli log-likelihood is
-    computed from logits as ``x a - softplus(a)``.  A NaN or infinite loss
-    raises :class:`DivergenceError` (usually ``learning_rate`` is too high).
+    computed from logits as ``x a - softplus(a)``.  A NaN or infinite loss, or
+    a training ELBO that collapses far below its best, raises
+    :class:`DivergenceError` (``learning_rate`` is too high) and leaves the
+    estimator as it was.  Data whose fourth powers, summed over X, would
+    overflow the computation's dtype (the optimiser squares gradients that
+    grow with the squared data) is refused before any work: in float32 one
+    outlier at 1e10 is enough, and the error suggests ``dtype=np.float64``
+    or scaling the data.
 
     On the CPU, fits and prediction passes with small layers (largest layer
     product under 2**24 multiply-adds per batch) run BLAS on one thread, where
@@ -360,7 +379,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     def _validate(self, X: Any, reset: bool, likelihood_data: bool = True) -> tuple[Backend, Any]:
         """Validated X on the device, in the dtype of the (fitted) parameters."""
-        X = check_data(self, X, reset=reset)
+        planned = (None if self.dtype is None else np.dtype(self.dtype)) if reset else self._fitted_dtype()
+        # Adam squares gradients that grow with the squared data: 4th powers.
+        X = check_data(self, X, reset=reset, dtype=planned, power=4)
         be = get_backend(self.device, X)
         dtype = self._compute_dtype(X) if reset else self._fitted_dtype()
         X = be.asarray(X, dtype=dtype)
@@ -506,12 +527,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         Raises
         ------
         DivergenceError
-            If the loss becomes NaN or infinite (lower ``learning_rate``); the
-            estimator is left as after the last epoch whose loss was finite.
+            If training diverges (a non-finite loss or a collapsing ELBO, see
+            :class:`DivergenceError`); the estimator is left as it was.
         """
         self._check_parameters()
         reset = not (self.warm_start and self._is_fitted())
-        with unchanged_on_error(self, keep=(DivergenceError,)):
+        with unchanged_on_error(self):
+            if not reset:
+                check_warm_start(self, self._structure())
             be, X = self._validate(X, reset=reset)
             with self._blas_threads(be, X):
                 self._fit(be, X, reset=reset, incremental=False)
@@ -536,7 +559,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         """
         self._check_parameters()
         reset = not self._is_fitted()
-        with unchanged_on_error(self, keep=(DivergenceError,)):
+        with unchanged_on_error(self):
+            if not reset:
+                check_warm_start(self, self._structure())
             be, X = self._validate(X, reset=reset)
             with self._blas_threads(be, X):
                 self._fit(be, X, reset=reset, incremental=True)
@@ -616,41 +641,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         Xb_buf = xp.empty((batch, n_features), dtype=dtype) if self.shuffle else None
         start_time = time.perf_counter()
 
-        def snapshot() -> dict:
-            # Lists and the tracker only grow: their lengths are enough.
-            return {
-                "theta": theta.copy(), "records": len(tracker), "n_iter_": history["n_iter_"],
-                "t_": history["t_"], "losses": len(history["loss_curve_"]),
-                "scores": None if history["validation_scores_"] is None else len(history["validation_scores_"]),
-                "best_loss": best_loss, "best_val": best_val, "best_theta": best_theta,
-            }
-
-        # The state at the end of the last two completed epochs (or the start).
-        snapshots = [snapshot()]
+        # Divergence by collapse: the best training ELBO of this call so far,
+        # the first minibatch's (at the starting parameters) included.
+        best_elbo = -np.inf
 
         def fail(epoch: int, step: int, what: str) -> None:
-            # Roll back to the end of the last epoch whose parameters gave a
-            # finite loss: the previous epoch's, unless this epoch's very first
-            # loss (evaluated at them) failed.  Parameters (with
-            # early_stopping, the best up to then), history and tracker then
-            # agree; Adam's state is dropped.
-            good = snapshots[0] if what == "loss" and step == 1 else snapshots[-1]
-            kept = good["best_theta"] if early and good["best_theta"] is not None else good["theta"]
-            theta[...] = kept
-            tracker.truncate(good["records"])
-            history["n_iter_"], history["t_"] = good["n_iter_"], good["t_"]
-            del history["loss_curve_"][good["losses"]:]
-            if good["scores"] is not None:
-                del history["validation_scores_"][good["scores"]:]
-            self._set_fitted(net, be.to_host(theta), tracker, history, None, early, good["best_loss"], good["best_val"])
-            raise DivergenceError(
-                f"Training diverged: the {what} became NaN or infinite at epoch "
-                f"{epoch}, batch {step} of {n_batches}. The learning_rate "
-                f"({self.learning_rate!r}) is probably too high; lower it (or "
-                "scale the data). The estimator keeps the parameters after "
-                f"epoch {good['n_iter_']}, the last whose loss was finite"
-                + (" (with early_stopping, the best up to then)." if early else ".")
-            )
+            raise DivergenceError(self._divergence_message(epoch, step, n_batches, what))
 
         for _ in range(n_epochs):
             epoch = history["n_iter_"] + 1
@@ -673,6 +669,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 rec, kl = be.scalar(rec), be.scalar(kl)
                 if not math.isfinite(rec + w * kl):
                     fail(epoch, step + 1, "loss")
+                if step == 0 and best_elbo == -np.inf:
+                    best_elbo = -(rec + kl) / nb
                 if nb != batch:  # Adam expects the gradient of batch x the mean loss
                     grad *= batch / nb
                 adam.step(theta, grad)
@@ -685,6 +683,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             history["n_iter_"] = epoch
             history["t_"] += n_train
             train_elbo = -(rec_total + kl_total) / n_train
+            if train_elbo < best_elbo - COLLAPSE_FACTOR * max(1.0, abs(best_elbo)):
+                fail(epoch, n_batches, f"training ELBO ({train_elbo:.4g}, against {best_elbo:.4g} at best)")
+            best_elbo = max(best_elbo, train_elbo)
             terms = {"reconstruction": -rec_total / n_train, "kl": kl_total / n_train, "kl_weight": w}
             history["loss_curve_"].append(-train_elbo)
             line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {terms['reconstruction']:.6g}, KL {terms['kl']:.6g})"
@@ -709,7 +710,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             # One record per epoch: the values are the training curve (raw and
             # smoothed in its plot), the validation ELBO a term beside it.
             tracker.record(train_elbo, "epoch", terms=terms)
-            snapshots = [snapshots[-1], snapshot()]
             if self.verbose:
                 if progress is not None:
                     progress.close()
@@ -732,6 +732,17 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             )
         self._set_fitted(net, be.to_host(theta), tracker, history, adam.state(be.to_host), early, best_loss, best_val)
 
+    def _divergence_message(self, epoch: int, step: int, n_batches: int, what: str) -> str:
+        """Name the divergence and its cause.  Data that would overflow the
+        computation's dtype is refused before training (see ``check_data``),
+        so what is left is the optimiser: the learning rate."""
+        happened = f"the {what} collapsed" if what.startswith("training ELBO") else f"the {what} became NaN or infinite"
+        return (
+            f"Training diverged: {happened} at epoch {epoch}, batch {step} of {n_batches}. The "
+            f"learning_rate ({self.learning_rate!r}) is probably too high; lower it (or scale the "
+            "data). The estimator is left as it was before this call."
+        )
+
     def _set_fitted(self, net, theta, tracker, history, adam_state, early, best_loss, best_val) -> None:
         """Assign every fitted attribute at once (host copies)."""
         for name, value in self._theta_to_attributes(net, np.array(theta, copy=True)).items():
@@ -744,6 +755,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         self.best_loss_ = None if early else (float(best_loss) if np.isfinite(best_loss) else None)
         self.best_validation_score_ = float(best_val) if early and np.isfinite(best_val) else None
         self._adam_state = adam_state
+        self._fitted_structure = self._structure()
+
+    def _structure(self) -> dict:
+        """The parameters that shape the fitted weights (a warm start needs them unchanged)."""
+        return {"n_components": int(self.n_components), "hidden_layer_sizes": self._hidden(),
+                "likelihood": self.likelihood}
 
     # ------------------------------------------------------------ evaluation
     def _evaluate(self, be: Backend, net: VAENetwork, X: Any, k: int, importance: bool, seed: int) -> np.ndarray:
