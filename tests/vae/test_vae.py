@@ -326,6 +326,38 @@ def test_float32_overflow_is_named_as_the_cause_before_any_work():
     vae.set_params(dtype="float64").fit(X)
 
 
+def test_concurrent_predictions_leave_the_blas_threads_as_they_were():
+    # Four threads predicting at once used to leave OpenBLAS on one thread
+    # for the whole process (overlapping limits restored out of order).
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    X = np.random.default_rng(0).normal(size=(3000, 20))
+    vae = VAE(2, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X)
+    before = blas_threads()
+    barrier = threading.Barrier(4)
+
+    def predict():
+        barrier.wait()
+        for _ in range(10):
+            vae.transform(X)
+            vae.score_samples(X)
+
+    threads = [threading.Thread(target=predict) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert blas_threads() == before
+    finally:
+        threadpool_limits(limits=max(before, default=1), user_api="blas")  # never leak a failure
+
+
 def test_bernoulli_rejects_data_outside_unit_interval(digits):
     X, _ = digits
     with pytest.raises(ValueError, match=r"bernoulli.*\[0, 1\]"):
