@@ -111,6 +111,19 @@ def test_allowance_widens_the_tolerance_of_one_record():
     assert [i for i, _ in t.decreases()] == [2]
 
 
+def test_rounding_error_widens_the_steps_into_and_out_of_a_record():
+    t = ELBOTracker(monotone=True, rtol=0.0)
+    t.record(-1.0)
+    t.record(-1.2, error=0.3)  # into an uncertain record: silent
+    t.record(-1.4)  # out of it: silent too
+    with pytest.warns(ELBODecreaseWarning):
+        t.record(-1.5)  # between two exact records
+    np.testing.assert_array_equal(t.errors, [0.0, 0.3, 0.0, 0.0])
+    assert [i for i, _ in t.decreases()] == [3]
+    t.truncate(2)
+    np.testing.assert_array_equal(t.errors, [0.0, 0.3])
+
+
 def test_truncate_drops_later_records_and_their_terms():
     t = ELBOTracker()
     t.record(-3.0, "epoch", {"kl": 1.0})

@@ -167,6 +167,19 @@ class Backend:
         """log |Gamma(a)|."""
         return self._special.gammaln(a)
 
+    def betaln(self, a: Any, b: Any) -> Any:
+        """log B(a, b) = log Gamma(a) + log Gamma(b) - log Gamma(a + b), without
+        the cancellation of that sum when one argument is much larger."""
+        return self._special.betaln(a, b)
+
+    def log_gamma_ratio(self, x: Any, h: Any) -> Any:
+        """log Gamma(x + h) - log Gamma(x) for h >= 0, accurate when x >> h
+        (as log Gamma(h) - log B(x, h)); 0 where h = 0."""
+        xp = self.xp
+        positive = h > 0
+        safe = xp.where(positive, h, 1.0)
+        return xp.where(positive, self.gammaln(safe) - self.betaln(x, safe), 0.0)
+
     def multigammaln(self, a: Any, d: int) -> Any:
         """Log of the multivariate gamma function Gamma_d(a), elementwise in ``a``.
 

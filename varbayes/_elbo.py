@@ -80,6 +80,7 @@ class ELBOTracker:
         self.name = name
         self._values: list[float] = []
         self._allowances: list[float] = []
+        self._errors: list[float] = []
         self.steps: list[str] = []
         self._terms: dict[str, list[float]] = {}
         self._times: list[float] = []
@@ -92,6 +93,7 @@ class ELBOTracker:
         step: str = "iter",
         terms: Mapping[str, float] | None = None,
         allowance: float = 0.0,
+        error: float = 0.0,
     ) -> None:
         """Append one ELBO value (per sample) with its step label and terms.
 
@@ -107,16 +109,24 @@ class ELBOTracker:
             A decrease that the algorithm's theory permits at this step, in
             nats per sample, added to the tolerance (for example the effect of
             ``reg_covar``, which makes an M-step maximise a penalised bound).
+        error : float, default=0.0
+            A bound on the rounding error of ``value`` beyond the relative
+            tolerance, in nats per sample (e.g. of a bound computed from
+            summed statistics, where an ill-conditioned covariance amplifies
+            their rounding); it widens the check of the steps into and out
+            of this record.
 
         Warns with :class:`ELBODecreaseWarning` when the tracker is monotone and
-        the value is lower than the previous one beyond tolerance + allowance.
+        the value is lower than the previous one beyond the step's
+        :meth:`tolerance` (relative tolerance, allowance and both records'
+        rounding errors).
         """
         value = float(value)
         n = len(self._values)
         if self.monotone and n and np.isfinite(value):
             prev = self._values[-1]
             drop = prev - value
-            if drop > self._tolerance(prev) + allowance:
+            if drop > self.tolerance(prev) + allowance + self._errors[-1] + error:
                 warnings.warn(
                     f"ELBO decreased by {drop:.3e} nats/sample at record {n} "
                     f"(step {self.steps[-1]!r} -> {step!r}: {prev:.10g} -> "
@@ -133,16 +143,19 @@ class ELBOTracker:
             column.append(float(terms[key]) if terms and key in terms else np.nan)
         self._values.append(value)
         self._allowances.append(float(allowance))
+        self._errors.append(float(error))
         self.steps.append(str(step))
         self._times.append(time.perf_counter() - self._start)
 
     def truncate(self, n_records: int) -> None:
         """Drop every record after the first ``n_records`` (e.g. when a
         stochastic fit rolls back epochs that diverged)."""
-        for column in (self._values, self._allowances, self.steps, self._times, *self._terms.values()):
+        for column in (self._values, self._allowances, self._errors, self.steps, self._times, *self._terms.values()):
             del column[n_records:]
 
-    def _tolerance(self, reference: float, tol: float | None = None) -> float:
+    def tolerance(self, reference: float, tol: float | None = None) -> float:
+        """The relative tolerance for a step from a record of value ``reference``:
+        ``rtol * max(1, |reference|)`` (``tol`` in place of ``rtol`` when given)."""
         rtol = self.rtol if tol is None else tol
         return rtol * max(1.0, abs(reference))
 
@@ -161,6 +174,11 @@ class ELBOTracker:
     def allowances(self) -> np.ndarray:
         """The permitted decrease recorded with each value (0 where none)."""
         return np.asarray(self._allowances, dtype=np.float64)
+
+    @property
+    def errors(self) -> np.ndarray:
+        """The rounding-error bound recorded with each value (0 where none)."""
+        return np.asarray(self._errors, dtype=np.float64)
 
     @property
     def times(self) -> np.ndarray:
@@ -192,15 +210,16 @@ class ELBOTracker:
         -------
         list of (int, float)
             For each decrease beyond the tolerance plus the recorded
-            allowance, the index of the lower record and the size of the drop
-            in nats per sample.
+            allowance and rounding errors, the index of the lower record and
+            the size of the drop in nats per sample.
         """
         v = self.values
         allow = self.allowances
+        err = self.errors
         out = []
         for i in range(1, v.size):
             drop = v[i - 1] - v[i]
-            if drop > self._tolerance(v[i - 1], tol) + allow[i]:
+            if drop > self.tolerance(v[i - 1], tol) + allow[i] + err[i - 1] + err[i]:
                 out.append((i, float(drop)))
         return out
 

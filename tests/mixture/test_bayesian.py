@@ -172,6 +172,30 @@ def test_every_coordinate_update_is_an_ascent_step(cov_type, prior, seed, n, d, 
     assert t.is_monotone()
 
 
+@pytest.mark.parametrize("prior", PRIORS)
+def test_a_huge_weight_concentration_prior_keeps_the_bound_right(prior):
+    # log Gamma(alpha_0 + N_k) - log Gamma(alpha_0) at alpha_0 = 1e300, and
+    # log B(a, b) for the sticks, used to lose everything: ELBO decreases of
+    # up to 7e-3 nats/sample, and a stick KL off by ~690 nats per count.
+    from sklearn.datasets import load_iris
+
+    X = load_iris().data
+    fits = {a: BayesianGaussianMixture(n_components=5, weight_concentration_prior=a,
+                                       weight_concentration_prior_type=prior, random_state=0).fit(X)
+            for a in (1e12, 1e100, 1e300)}
+    for fit in fits.values():  # an ELBODecreaseWarning is an error in this suite
+        assert fit.elbo_.is_monotone()
+        assert np.all(np.isfinite(fit.elbo_.values))
+        assert np.all(fit.elbo_.terms["kl_weights"] >= -1e-12)
+    if prior == "dirichlet_distribution":
+        # As alpha_0 grows, q(pi) and p(pi) meet at the uniform weights: the bound converges.
+        assert fits[1e300].lower_bound_ == pytest.approx(fits[1e12].lower_bound_, abs=1e-9)
+    else:
+        # Each of the K sticks takes ~1/gamma_0 of the mass: E[log pi_k] ~ -log gamma_0.
+        log_pz = fits[1e300].elbo_.terms["expected_log_pz"][-1]
+        assert log_pz == pytest.approx(-np.log(1e300), rel=1e-2)
+
+
 def test_reg_covar_lowers_the_bound_only_within_the_allowance():
     from sklearn.datasets import load_digits
 

@@ -275,7 +275,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     n_iter >= 2
                     and self.tol > 0
                     and abs(change) <= self.tol * abs(bound - reference)
-                    and change >= -tracker._tolerance(prev)
+                    and change >= -tracker.tolerance(prev)
                 ):
                     converged = True
                     break
@@ -323,6 +323,18 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _counts(stats: GaussianStats) -> Any:
         """N_k + 10 eps, as scikit-learn: keeps an empty component's mean finite."""
         return stats.counts + 10 * np.finfo(stats.dtype).eps
+
+    @staticmethod
+    def _trace_error(be: Backend, cov: Covariance, stats: GaussianStats, prec_chol: Any) -> float:
+        """A bound, per sample, on the rounding error of 1/2 sum_k tr(Lambda_k S_k)
+        computed from the summed statistics (see ``GaussianStats.rounding``).
+
+        An ill-conditioned precision (a component collapsing onto a subspace,
+        Lambda up to 1 / reg_covar there) amplifies the statistics' rounding
+        far beyond a relative tolerance on the bound: the tracker is told.
+        """
+        xp = be.xp
+        return 0.5 * stats.rounding * be.scalar(xp.sum(cov.abs_trace(xp, prec_chol, stats.second))) / stats.n_samples
 
     def _reg_allowance(self, be: Backend, cov: Covariance, stats: GaussianStats, old: Any, new: Any) -> float:
         """How far the bound may fall in an update of the precisions because of reg_covar.

@@ -448,7 +448,10 @@ class BayesianGaussianMixture(BaseMixture):
             - terms["kl_gaussian"]
             + terms["entropy_z"]
         )
-        tracker.record(value, step, terms, allowance=allowance)
+        xp = be.xp
+        expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"]))
+        error = self._trace_error(be, cov, stats, expected_precision_chol)
+        tracker.record(value, step, terms, allowance=allowance, error=error)
         return value
 
     # ------------------------------------------------------------ the bound
@@ -493,29 +496,34 @@ class BayesianGaussianMixture(BaseMixture):
         return {k: be.scalar(v) / n for k, v in terms.items()}
 
     def _kl_weights(self, be: Backend, wc: Any) -> Any:
-        """KL(q(pi) || p(pi)) for the Dirichlet, or the sum of the sticks' Beta KLs."""
+        """KL(q(pi) || p(pi)) for the Dirichlet, or the sum of the sticks' Beta KLs.
+
+        Written in differences that stay accurate for a huge concentration
+        prior (e.g. 1e300, where log Gamma(alpha_0 + N_k) - log Gamma(alpha_0)
+        computed directly loses everything): log-Gamma ratios and log B(a, b)
+        through ``betaln``, and the digamma terms grouped as
+        (a - 1)(psi(a) - psi(a + b)) + (b - gamma_0)(psi(b) - psi(a + b)).
+        """
         xp = be.xp
-        gammaln, digamma = be.gammaln, be.digamma
+        digamma = be.digamma
         alpha0 = self._priors["alpha0"]
         if not self._is_process:
             K = wc.shape[0]
             total = wc.sum()
+            h = wc - alpha0  # N_k (+ 10 eps), as far as alpha0 + N_k holds it
             return (
-                gammaln(total)
-                - gammaln(wc).sum()
-                - math.lgamma(K * alpha0)
-                + K * math.lgamma(alpha0)
-                + xp.sum((wc - alpha0) * (digamma(wc) - digamma(total)))
+                be.log_gamma_ratio(xp.asarray(K * alpha0), h.sum())
+                - be.log_gamma_ratio(xp.full_like(wc, alpha0), h).sum()
+                + xp.sum(h * (digamma(wc) - digamma(total)))
             )
         a, b = wc[0], wc[1]
         log_beta_prior = -math.log(alpha0)  # log B(1, gamma_0) = -log gamma_0
-        log_beta = gammaln(a) + gammaln(b) - gammaln(a + b)
+        digamma_sum = digamma(a + b)
         return xp.sum(
             log_beta_prior
-            - log_beta
-            + (a - 1.0) * digamma(a)
-            + (b - alpha0) * digamma(b)
-            + (1.0 - a + alpha0 - b) * digamma(a + b)
+            - be.betaln(a, b)
+            + (a - 1.0) * (digamma(a) - digamma_sum)
+            + (b - alpha0) * (digamma(b) - digamma_sum)
         )
 
     # ------------------------------------------------------------ attributes

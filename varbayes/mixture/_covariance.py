@@ -137,6 +137,16 @@ class Covariance:
         """tr(Lambda_k) = ||P_k||_F^2, shape (K,) (a scalar for 'tied')."""
         raise NotImplementedError
 
+    def abs_trace(self, xp: Any, prec_chol: Any, second: Any) -> Any:
+        """s_k^T |Lambda_k| s_k with s_k = sqrt(diag second_k), shape (K,) (a
+        scalar for 'tied').
+
+        Bounds |tr(Lambda_k E_k)| for every E_k with
+        |E_k,ij| <= sqrt(second_k,ii second_k,jj): the rounding error of a
+        trace product whose second moments carry such errors.
+        """
+        raise NotImplementedError
+
     def to_full(self, cov: np.ndarray) -> np.ndarray:
         """The (K, d, d) dense matrices of a covariance in this type's shape."""
         raise NotImplementedError
@@ -337,6 +347,10 @@ class FullCovariance(_MatrixCovariance):
     def trace_precision(self, xp, prec_chol):
         return (prec_chol**2).sum(axis=(1, 2))
 
+    def abs_trace(self, xp, prec_chol, second):
+        s = xp.sqrt(xp.diagonal(second, axis1=1, axis2=2))
+        return xp.einsum("ki,kij,kj->k", s, xp.abs(self.precisions(xp, prec_chol)), s)
+
     def to_full(self, cov):
         return np.asarray(cov)
 
@@ -374,6 +388,10 @@ class TiedCovariance(_MatrixCovariance):
 
     def trace_precision(self, xp, prec_chol):
         return (prec_chol**2).sum()
+
+    def abs_trace(self, xp, prec_chol, second):
+        s = xp.sqrt(xp.diagonal(second))
+        return s @ xp.abs(self.precisions(xp, prec_chol)) @ s
 
     def to_full(self, cov):
         return np.broadcast_to(cov, (self.K, self.d, self.d))
@@ -448,6 +466,9 @@ class DiagCovariance(_VectorCovariance):
     def trace_precision(self, xp, prec_chol):
         return (prec_chol**2).sum(axis=1)
 
+    def abs_trace(self, xp, prec_chol, second):
+        return (prec_chol**2 * second).sum(axis=1)
+
     def to_full(self, cov):
         cov = np.asarray(cov)
         return cov[:, :, None] * np.eye(self.d)
@@ -499,6 +520,9 @@ class SphericalCovariance(_VectorCovariance):
 
     def trace_precision(self, xp, prec_chol):
         return self.d * prec_chol**2
+
+    def abs_trace(self, xp, prec_chol, second):
+        return self.d * prec_chol**2 * second
 
     def to_full(self, cov):
         cov = np.asarray(cov)

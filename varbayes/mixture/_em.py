@@ -272,6 +272,7 @@ class GaussianMixture(BaseMixture):
             "M",
             {"expected_complete_loglik": expected, "entropy": entropy},
             allowance=self._reg_allowance(be, cov, stats, params["prec_chol"], new["prec_chol"]),
+            error=self._trace_error(be, cov, stats, new["prec_chol"]),
         )
         return new
 

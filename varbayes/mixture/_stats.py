@@ -86,6 +86,10 @@ class GaussianStats:
         statistics add only with the same origins.
     dtype : numpy dtype
         The dtype of the data the statistics were computed from.
+    rounding : float
+        gamma, a bound on the rounding error of the scatter about any centre
+        near the origins: |error_k,ij| <= gamma sqrt(second_k,ii second_k,jj)
+        (see :func:`accumulate`).
     """
 
     counts: Any
@@ -96,6 +100,7 @@ class GaussianStats:
     n_samples: int
     origin: Any
     dtype: Any = np.dtype(np.float64)
+    rounding: float = 0.0
 
     def __add__(self, other: "GaussianStats") -> "GaussianStats":
         mine, theirs = self.origin, other.origin
@@ -109,6 +114,7 @@ class GaussianStats:
             log_norm=self.log_norm + other.log_norm,
             entropy=self.entropy + other.entropy,
             n_samples=self.n_samples + other.n_samples,
+            rounding=max(self.rounding, other.rounding) + float(np.finfo(np.float64).eps),
         )
 
     def mean(self, counts: Any) -> Any:
@@ -188,7 +194,17 @@ def accumulate(
             log_norm = log_norm + row_log_norm.sum(dtype=f64)
         if chunk_entropy is not None:
             entropy = entropy + chunk_entropy
-    return GaussianStats(counts, first, second, log_norm, entropy, X.shape[0], origin.astype(f64), np.dtype(X.dtype))
+    # Rounding (Higham (2002), sec. 3.1): each product of residuals carries
+    # the residuals' rounding (2 eps_x), a chunk's sum of m terms gamma_m =
+    # m eps_x, the float64 sum over chunks n_chunks eps; with Cauchy-Schwarz,
+    # |error_ij| <= gamma sqrt(S_ii S_jj), and the same bound again, twice,
+    # for the cross terms of the scatter about a nearby centre: 3 gamma.
+    n_chunks = -(-X.shape[0] // chunk_size)
+    eps_x, eps64 = float(np.finfo(X.dtype).eps), float(np.finfo(np.float64).eps)
+    rounding = 3.0 * ((min(chunk_size, X.shape[0]) + 2) * eps_x + n_chunks * eps64)
+    return GaussianStats(
+        counts, first, second, log_norm, entropy, X.shape[0], origin.astype(f64), np.dtype(X.dtype), rounding
+    )
 
 
 def _weighted_means(be: Backend, X: Any, chunk_size: int, resp_fn: RespFn) -> Any:
