@@ -240,6 +240,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 params = self._initialize(be, cov, stats, X.dtype)
             else:
                 params = self._attributes_to_params(be, cov)
+            # Convergence is judged over the whole run: a warm start carries on
+            # the count and the reference L_1 of the fits before it, so that
+            # warm_start=True, max_iter=1 repeated until converged_ stops where
+            # one long fit would.
+            done, reference = (0, None) if do_init else self._convergence_state()
 
             def e_step(params: dict, n_iter: int) -> tuple[GaussianStats, float]:
                 stats = self._e_step(be, cov, X, chunk, params)
@@ -264,7 +269,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                         print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
                     else:
                         print(f"  Iteration {n_iter}")
-                if n_iter == 1:
+                if done + n_iter == 1:
                     reference = bound
                 # The last gain relative to the gain since the first iteration:
                 # free of the bound's scale and additive constants, and of the
@@ -272,7 +277,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 # is never convergence.  tol = 0 runs max_iter iterations (as
                 # scikit-learn); an exact fixed point converges for any tol > 0.
                 if (
-                    n_iter >= 2
+                    done + n_iter >= 2
                     and self.tol > 0
                     and abs(change) <= self.tol * abs(bound - reference)
                     and change >= -tracker.tolerance(prev)
@@ -287,9 +292,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     print(f"Initialization {state}.")
             if bound > best_bound or best is None:
                 best_bound = bound
-                best = (params, stats, converged, n_iter, bounds, tracker)
+                best = (params, stats, converged, n_iter, bounds, tracker, (done + n_iter, reference))
 
-        params, stats, converged, n_iter, bounds, tracker = best
+        params, stats, converged, n_iter, bounds, tracker, convergence = best
         if not converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -305,8 +310,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             lower_bounds_=bounds,
             elbo_=tracker,
             _fitted_structure=self._structure(),
+            _convergence=convergence,
         )
         return attributes
+
+    def _convergence_state(self) -> tuple[int, float | None]:
+        """(iterations run, L_1) over the fits a warm start continues."""
+        return getattr(self, "_convergence", (0, None))
 
     def _e_step(self, be: Backend, cov: Covariance, X: Any, chunk: int, params: dict) -> GaussianStats:
         """One chunked pass: responsibilities under ``params`` and their statistics."""
