@@ -9,6 +9,7 @@ import ast
 import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +64,18 @@ def test_each_example_runs(path, monkeypatch):
     runpy.run_path(str(path), run_name="__main__")
     assert plt.get_fignums(), f"{path.name} made no figure"
     plt.close("all")
+
+
+def test_getting_started_code_runs():
+    """Every code block of the getting-started page, in order, as one program."""
+    import re
+
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    text = (ROOT / "docs" / "getting_started.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "getting_started.md", "exec"), namespace)
+    assert np.isfinite(namespace["search"].best_score_)

@@ -358,6 +358,24 @@ def test_concurrent_predictions_leave_the_blas_threads_as_they_were():
         threadpool_limits(limits=max(before, default=1), user_api="blas")  # never leak a failure
 
 
+def test_bernoulli_vae_cross_validates_after_a_clipping_scaler(digits):
+    # After plain MinMaxScaler, held-out folds exceed 1 slightly, score raises
+    # and GridSearchCV ends with best_score_ = nan: the error recommends
+    # clip=True, and with it the search works.
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import MinMaxScaler
+
+    X = digits[0][:300] * 16
+    vae = VAE(likelihood="bernoulli", hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    plain = make_pipeline(MinMaxScaler(), vae).fit(X[:200])
+    with pytest.raises(ValueError, match=r"MinMaxScaler\(clip=True\)"):
+        plain.score(X[200:] * 1.5)
+    search = GridSearchCV(make_pipeline(MinMaxScaler(clip=True), vae), {"vae__n_components": [2, 3]}, cv=3)
+    search.fit(X)
+    assert np.isfinite(search.best_score_)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
 def test_bernoulli_rejects_data_outside_unit_interval(digits):
     X, _ = digits
     with pytest.raises(ValueError, match=r"bernoulli.*\[0, 1\]"):

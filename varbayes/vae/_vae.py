@@ -161,7 +161,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         The decoder's distribution.  'bernoulli' takes data in [0, 1]
         (binary, or grayscale intensities as is common) and is computed from
         logits; 'gaussian' takes real data and learns one variance per
-        feature.
+        feature.  In a pipeline or cross-validation, scale for 'bernoulli'
+        with ``MinMaxScaler(clip=True)``: unclipped, held-out folds fall
+        slightly outside [0, 1] and ``score`` raises.
     beta : float, default=1.0
         Weight of the KL term in the training loss (beta-VAE, Higgins et al.
         2017).  The recorded ELBO always uses weight 1.
@@ -407,7 +409,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             raise ValueError(
                 f"likelihood='bernoulli' needs data in [0, 1] (binary values or "
                 f"intensities), but X has values in [{lo:.6g}, {hi:.6g}]. Scale "
-                "X to [0, 1] (e.g. MinMaxScaler) or use likelihood='gaussian'."
+                "X to [0, 1] with MinMaxScaler(clip=True) (plain MinMaxScaler "
+                "maps held-out data slightly outside [0, 1], which fails here "
+                "in cross-validation), or use likelihood='gaussian'."
             )
 
     def _validate(self, X: Any, reset: bool, likelihood_data: bool = True) -> tuple[Backend, Any]:
