@@ -66,6 +66,7 @@ def test_each_example_runs(path, monkeypatch):
     plt.close("all")
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_getting_started_code_runs():
     """Every code block of the getting-started page, in order, as one program."""
     import re

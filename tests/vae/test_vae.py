@@ -2,7 +2,6 @@
 
 import copy
 import pickle
-import re
 import warnings
 
 import numpy as np
@@ -454,7 +453,7 @@ def test_constant_feature_does_not_wreck_a_gaussian_fit():
     assert vae.score(with_const) > plain.score(X) - 1.0
 
 
-def test_batching_options_and_adam_parameters(monkeypatch):
+def test_batching_options_and_adam_parameters():
     X = gaussian_data(n=50)
     base = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
     # A batch_size beyond n is one batch of all n rows: the same fit as batch_size=n.
@@ -462,21 +461,11 @@ def test_batching_options_and_adam_parameters(monkeypatch):
     exact = VAE(2, batch_size=50, **base).fit(X)
     for a, b in zip(larger.encoder_coefs_ + larger.decoder_coefs_, exact.encoder_coefs_ + exact.decoder_coefs_):
         np.testing.assert_array_equal(a, b)
-    # shuffle=False feeds the rows in their order, every epoch; shuffle=True does not.
-    seen = []
-    loss_grad = VAENetwork.loss_grad
-
-    def recording(self, Xb, eps, w):
-        seen.append(np.array(Xb, dtype=np.float64))
-        return loss_grad(self, Xb, eps, w)
-
-    monkeypatch.setattr(VAENetwork, "loss_grad", recording)
-    VAE(2, shuffle=False, batch_size=10, **base).fit(X)
-    np.testing.assert_allclose(np.concatenate(seen), np.tile(X, (3, 1)), rtol=1e-6)
-    seen.clear()
-    VAE(2, shuffle=True, batch_size=10, **base).fit(X)
-    assert not np.allclose(np.concatenate(seen)[:50], X, rtol=1e-6)
-    monkeypatch.undo()
+    # shuffle changes the fit (the order of the rows within each epoch is
+    # checked at its seam, tests/vae/test_batches.py).
+    unshuffled = VAE(2, shuffle=False, batch_size=10, **base).fit(X)
+    shuffled = VAE(2, shuffle=True, batch_size=10, **base).fit(X)
+    assert not np.allclose(unshuffled.encoder_coefs_[0], shuffled.encoder_coefs_[0])
     # Adam's parameters reach the optimiser.
     ref = VAE(2, **base).fit(X).transform(X)
     for name, value in [("beta_1", 0.5), ("beta_2", 0.9), ("epsilon", 1e-2)]:

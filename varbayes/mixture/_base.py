@@ -217,7 +217,6 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self.fit(X, y).predict(X)
 
     def _fit(self, be: Backend, X: Any, do_init: bool) -> dict:
-        xp = be.xp
         n_samples, n_features = X.shape
         cov = get_covariance(self.covariance_type, self.n_components, n_features)
         chunk = self._chunk_rows(be, X)

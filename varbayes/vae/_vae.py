@@ -39,6 +39,7 @@ from .._validation import (
     unchanged_on_error,
 )
 from ._adam import Adam
+from ._batches import batch_slices, epoch_order
 from ._layers import ACTIVATIONS
 from ._model import LOGVAR_BOUND, VAENetwork
 
@@ -687,18 +688,18 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
         for _ in range(n_epochs):
             epoch = history["n_iter_"] + 1
-            perm = be.asarray(rs.permutation(n_train)) if self.shuffle else None
+            order = epoch_order(n_train, self.shuffle, rs)
+            order = None if order is None else be.asarray(order)
             rec_total = kl_total = 0.0
             w = self.beta
             progress = _Progress(n_batches, epoch) if self.verbose >= 2 else None
-            for step in range(n_batches):
-                lo, hi = step * batch, min((step + 1) * batch, n_train)
-                nb = hi - lo
-                if perm is not None:
+            for step, rows in enumerate(batch_slices(n_train, batch)):
+                nb = rows.stop - rows.start
+                if order is not None:
                     Xb = Xb_buf[:nb]
-                    xp.take(X, perm[lo:hi], axis=0, out=Xb)
+                    xp.take(X, order[rows], axis=0, out=Xb)
                 else:
-                    Xb = X[lo:hi]
+                    Xb = X[rows]
                 eps = eps_rng.standard_normal((nb, net.q), dtype=dtype)
                 if self.kl_warmup:
                     w = self.beta * min(1.0, (epoch - 1 + (step + 1) / n_batches) / self.kl_warmup)
@@ -714,7 +715,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 rec_total += rec
                 kl_total += kl
                 if progress is not None:
-                    progress.update(step + 1, -(rec_total + kl_total) / hi)
+                    progress.update(step + 1, -(rec_total + kl_total) / rows.stop)
             if not bool(xp.isfinite(theta).all()):
                 fail(epoch, n_batches, "parameter update")
             history["n_iter_"] = epoch
