@@ -90,6 +90,33 @@ def test_batched_cholesky_and_triangular_solve(be):
     np.testing.assert_allclose(P @ P.transpose(0, 2, 1), np.linalg.inv(S), rtol=1e-10, atol=1e-12)
 
 
+def test_cholesky_update_adds_a_rank_one_term_stably(be):
+    rng = np.random.default_rng(3)
+    S = _spd_stack(rng, 4, 5)
+    v = rng.normal(size=(4, 5))
+    L = be.cholesky_update(be.cholesky(S), v)
+    np.testing.assert_allclose(L, be.cholesky(S + v[:, :, None] * v[:, None, :]), rtol=1e-10, atol=1e-12)
+    assert np.all(np.triu(L, 1) == 0)
+    # I + a^2 (1, 1)(1, 1)^T with a = 1e20: factoring the sum fails (its unit
+    # direction is lost); the update keeps it, L_11 = sqrt((1 + 2a^2) / (1 + a^2)).
+    a = 1e20
+    with pytest.raises(NotPositiveDefiniteError):
+        be.cholesky(np.eye(2) + a * a * np.ones((2, 2)))
+    L = be.cholesky_update(np.eye(2), np.array([a, a]))
+    np.testing.assert_allclose(L, [[a, 0.0], [a, np.sqrt(2.0)]], rtol=1e-15)
+
+
+def test_log_gamma_ratio_and_betaln_keep_huge_arguments_exact(be):
+    x = np.array([0.5, 3.0, 1e10, 1e300])
+    h = np.array([2.0, 0.0, 5.0, 7.0])
+    small = scipy.special.gammaln(x[:2] + h[:2]) - scipy.special.gammaln(x[:2])
+    np.testing.assert_allclose(be.log_gamma_ratio(x, h)[:2], small, rtol=1e-12)
+    # For x >> h: log Gamma(x + h) - log Gamma(x) ~ h log x, where the direct
+    # difference of two ~x log x numbers loses every digit.
+    np.testing.assert_allclose(be.log_gamma_ratio(x, h)[2:], h[2:] * np.log(x[2:]), rtol=1e-8)
+    assert be.betaln(2.0, 1e300) == pytest.approx(-2.0 * np.log(1e300), rel=1e-12)  # log Gamma(2) = 0
+
+
 def test_cholesky_of_non_pd_raises_the_backend_error(be):
     S = np.array([[[1.0, 2.0], [2.0, 1.0]]])
     with pytest.raises(NotPositiveDefiniteError):
@@ -139,6 +166,14 @@ def test_gpu_operations_match_cpu():
         gpu.to_host(gpu.inv_cholesky_transpose(cupy.asarray(L))), cpu.inv_cholesky_transpose(L), rtol=1e-10
     )
     np.testing.assert_allclose(gpu.to_host(gpu.digamma(cupy.asarray(S))), cpu.digamma(S), rtol=1e-12)
+    v = rng.normal(size=(3, 4))
+    np.testing.assert_allclose(
+        gpu.to_host(gpu.cholesky_update(cupy.asarray(L), cupy.asarray(v))), cpu.cholesky_update(L, v), rtol=1e-12
+    )
+    x, h = np.array([0.5, 1e10]), np.array([2.0, 5.0])
+    np.testing.assert_allclose(
+        gpu.to_host(gpu.log_gamma_ratio(cupy.asarray(x), cupy.asarray(h))), cpu.log_gamma_ratio(x, h), rtol=1e-12
+    )
     # The keyed normals are the same numbers on both devices.
     keys = gpu.row_keys(cupy.asarray(a), 7)
     np.testing.assert_array_equal(gpu.to_host(keys), cpu.row_keys(a, 7))

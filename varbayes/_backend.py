@@ -229,6 +229,29 @@ class Backend:
         # triangular system is exact up to rounding and keeps one code path.
         return self.xp.linalg.solve(L, B)
 
+    def cholesky_update(self, L: Any, v: Any) -> Any:
+        """The lower Cholesky factor of L L^T + v v^T, for stacks L (..., d, d), v (..., d).
+
+        By Givens rotations (LINPACK's dchud; Golub & Van Loan (2013),
+        sec. 6.5.4), stable whatever the size of v: forming L L^T + v v^T and
+        factoring it anew loses the small directions of L L^T when v is large
+        (a component 1e20 away from its prior mean adds 1e40 v v^T to a
+        unit-scale matrix).  A Python loop over the d columns, vectorised over
+        the stack.
+        """
+        xp = self.xp
+        L = L.copy()
+        v = v.copy()
+        for k in range(L.shape[-1]):
+            Lkk, vk = L[..., k, k], v[..., k]
+            r = xp.hypot(Lkk, vk)
+            c, s = (Lkk / r)[..., None], (vk / r)[..., None]
+            column = L[..., k + 1 :, k]
+            rest = v[..., k + 1 :]
+            L[..., k + 1 :, k], v[..., k + 1 :] = c * column + s * rest, c * rest - s * column
+            L[..., k, k] = r
+        return L
+
     def inv_cholesky_transpose(self, L: Any) -> Any:
         """Return ``L^{-T}`` for a stack of lower triangular ``L``.
 

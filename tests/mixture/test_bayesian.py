@@ -196,6 +196,23 @@ def test_a_huge_weight_concentration_prior_keeps_the_bound_right(prior):
         assert log_pz == pytest.approx(-np.log(1e300), rel=1e-2)
 
 
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_one_extreme_outlier_leaves_the_inliers_component_right(cov_type):
+    # The outlier's component adds 1e40 (x - m0)(x - m0)^T to its scale
+    # matrix: factored as a sum, the unit-scale prior was lost and the fit
+    # raised a false singular-covariance error ('full', 'tied').
+    inliers = np.random.default_rng(11).normal(size=(200, 2))
+    X = np.vstack([inliers, [[1e20, 1e20]]])
+    prior = {"full": np.eye(2), "tied": np.eye(2), "diag": np.ones(2), "spherical": 1.0}[cov_type]
+    bgm = BayesianGaussianMixture(n_components=2, covariance_type=cov_type, covariance_prior=prior,
+                                  mean_prior=np.zeros(2), random_state=0).fit(X)
+    k = int(np.argmin(bgm.means_[:, 0]))
+    np.testing.assert_allclose(bgm.means_[k], inliers.mean(0) * 200 / 201, rtol=1e-6)  # shrunk by beta_0 = 1
+    assert np.all(np.isfinite(bgm.score_samples(inliers)))
+    if cov_type != "tied":  # 'tied' shares one precision with the outlier's component
+        assert bgm.score(inliers) == pytest.approx(-2.77, abs=0.01)
+
+
 def test_reg_covar_lowers_the_bound_only_within_the_allowance():
     from sklearn.datasets import load_digits
 

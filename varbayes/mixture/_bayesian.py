@@ -405,13 +405,14 @@ class BayesianGaussianMixture(BaseMixture):
         scatter = stats.scatter(xp, cov, xbar)
         scatter = cov.add_diagonal(xp, scatter, self.reg_covar * cov.pooled(nk))
         diff = xbar - m0
-        scale_inv = pr["W0inv"] + scatter + cov.weighted_outer(xp, diff, diff, beta0 * nk / beta)
+        shrink = beta0 * nk / beta
+        scale_inv = pr["W0inv"] + scatter + cov.weighted_outer(xp, diff, diff, shrink)
         return {
             "mean_precision": beta,
             "means": means,
             "dof": dof,
             "scale_inv": scale_inv,
-            "prec_chol_W": cov.precision_cholesky(be, scale_inv),
+            "prec_chol_W": cov.precision_cholesky_plus_outer(be, pr["W0inv"] + scatter, diff, shrink),
         }
 
     def _m_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> dict:
@@ -565,13 +566,17 @@ class BayesianGaussianMixture(BaseMixture):
         wc = xp.stack([be.asarray(wc[0], f64), be.asarray(wc[1], f64)]) if self._is_process else be.asarray(wc, f64)
         dof = be.asarray(self.degrees_of_freedom_, dtype=f64)
         scale_inv = cov.scale(xp, be.asarray(self.covariances_, dtype=f64), dof)
+        # The factor of W from the fitted factor of E[Lambda] = nu W, not from
+        # refactoring W^{-1}: that sum may not be resolvable (see
+        # Covariance.precision_cholesky_plus_outer).
+        prec_chol_W = cov.scale(xp, be.asarray(self.precisions_cholesky_, dtype=f64), 1.0 / xp.sqrt(dof))
         return {
             "weight_concentration": wc,
             "mean_precision": be.asarray(self.mean_precision_, dtype=f64),
             "means": be.asarray(self.means_, dtype=f64),
             "dof": dof,
             "scale_inv": scale_inv,
-            "prec_chol_W": cov.precision_cholesky(be, scale_inv),
+            "prec_chol_W": prec_chol_W,
         }
 
     def _new_component_params(self, be: Backend, one: Covariance, params: dict) -> dict:

@@ -117,6 +117,11 @@ class Covariance:
         """P with P P^T = precisions (used for precisions_init)."""
         raise NotImplementedError
 
+    def precision_cholesky_plus_outer(self, be: Backend, cov: Any, u: Any, w: Any) -> Any:
+        """:meth:`precision_cholesky` of cov + weighted_outer(u, u, w), w >= 0,
+        without forming the sum when that would cancel (see the matrix types)."""
+        return self.precision_cholesky(be, cov + self.weighted_outer(be.xp, u, u, w))
+
     def precisions(self, xp: Any, prec_chol: Any) -> Any:
         """Lambda = P P^T."""
         raise NotImplementedError
@@ -289,6 +294,18 @@ class _MatrixCovariance(Covariance):
 
     def cholesky_of_precision(self, be, precisions):
         return be.cholesky(precisions)
+
+    def precision_cholesky_plus_outer(self, be, cov, u, w):
+        # Rank-one updates of the factor of cov: a huge w u u^T (a component
+        # far from its prior mean) would otherwise swamp cov's small directions.
+        L = be.cholesky(cov)
+        v = be.xp.sqrt(w)[:, None] * u
+        if self.name == "tied":
+            for k in range(v.shape[0]):
+                L = be.cholesky_update(L, v[k])
+        else:
+            L = be.cholesky_update(L, v)
+        return be.inv_cholesky_transpose(L)
 
     def precisions(self, xp, prec_chol):
         return prec_chol @ xp.swapaxes(prec_chol, -1, -2)
