@@ -137,6 +137,8 @@ class BayesianGaussianMixture(BaseMixture):
         reg_covar I is added so the prior stays proper.
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
+        As :class:`GaussianMixture`; ``weight_concentration_prior_type`` must
+        not change either.
     verbose : int, default=0
         As :class:`GaussianMixture`.
     verbose_interval : int, default=10

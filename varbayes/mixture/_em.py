@@ -88,7 +88,11 @@ class GaussianMixture(BaseMixture):
         Seeds the initialisation and :meth:`sample`.
     warm_start : bool, default=False
         If True, each fit after the first continues from the current
-        parameters (and ``n_init`` is ignored).
+        parameters (and ``n_init`` is ignored), with the same
+        ``n_components`` and ``covariance_type`` (a change is a ValueError
+        that names it).  Convergence is judged over the whole run, so
+        ``max_iter=1`` refitted until ``converged_`` stops where one long fit
+        would.
     verbose : int, default=0
         As scikit-learn: 1 prints each initialisation, its outcome and the
         iteration number every ``verbose_interval`` iterations; 2 adds the

@@ -208,7 +208,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         whatever rows are scored with it, and in any order (identical rows
         get identical draws: use several seeds for independent repeats).
     warm_start : bool, default=False
-        Continue ``fit`` from the current parameters and Adam state.
+        Continue ``fit`` from the current parameters and Adam state, with the
+        same ``n_components``, ``hidden_layer_sizes`` and ``likelihood`` (a
+        change is a ValueError that names it).
     verbose : int, default=0
         1 prints one line per epoch; 2 also shows a progress bar within
         each epoch (on stderr).
