@@ -148,3 +148,26 @@ def test_sample_count_error_speaks_scikit_learns_words():
         est.fit(X)
         with pytest.raises(ValueError, match=re.escape("Invalid value for 'n_samples': 0.")):
             est.sample(0)
+
+
+@pytest.mark.parametrize(
+    "est, name",
+    [
+        (GaussianMixture(tol=-1.0), "tol"),
+        (GaussianMixture(n_components=1.5), "n_components"),
+        (GaussianMixture(init_params="magic"), "init_params"),
+        (BayesianGaussianMixture(weight_concentration_prior=0.0), "weight_concentration_prior"),
+        (BayesianGaussianMixture(random_state="seed"), "random_state"),
+        (VAE(learning_rate=0.0), "learning_rate"),
+        (VAE(activation="swish"), "activation"),
+    ],
+)
+def test_invalid_constructor_parameters_are_scikit_learns_error(est, name):
+    # scikit-learn's class (a ValueError and a TypeError) and the pattern its
+    # common parameter-validation test matches.
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    pattern = rf"The '{name}' parameter of {type(est).__name__} must be .* Got .* instead\."
+    with pytest.raises(InvalidParameterError, match=pattern) as info:
+        est.fit(X)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)

@@ -7,6 +7,7 @@ estimator half-fitted.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import numbers
 from typing import Any, Iterable, Iterator
@@ -169,6 +170,39 @@ def check_warm_start(estimator: Any, structure: dict[str, Any]) -> None:
             )
 
 
+try:  # scikit-learn's class for invalid constructor parameters (a ValueError and a TypeError)
+    from sklearn.utils._param_validation import InvalidParameterError
+except ImportError:  # pragma: no cover - moved in some future scikit-learn
+
+    class InvalidParameterError(ValueError, TypeError):
+        """An invalid constructor parameter (scikit-learn's class where available)."""
+
+
+#: The estimator whose parameters are being checked, for the messages.
+_OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("owner", default=None)
+
+
+@contextlib.contextmanager
+def checking_parameters_of(estimator: Any) -> Iterator[None]:
+    """Name ``estimator`` in the parameter errors raised inside the block.
+
+    The messages then read as scikit-learn's ("The 'tol' parameter of
+    GaussianMixture must be ... Got -1 instead."), which its own tests and
+    its users' match on.
+    """
+    token = _OWNER.set(type(estimator).__name__)
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
+def _invalid(name: str, requirement: str, value: Any) -> InvalidParameterError:
+    owner = _OWNER.get()
+    of = f" of {owner}" if owner else ""
+    return InvalidParameterError(f"The {name!r} parameter{of} must be {requirement}. Got {value!r} instead.")
+
+
 def check_scalar(
     value: Any,
     name: str,
@@ -180,27 +214,28 @@ def check_scalar(
     include_high: bool = True,
     allow_none: bool = False,
 ) -> None:
-    """Raise a ValueError naming ``name`` when a scalar parameter is invalid."""
+    """Raise an InvalidParameterError (a ValueError) naming ``name`` when a
+    scalar parameter is invalid, in scikit-learn's words."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, kind):
         readable = {"Integral": "an int", "Real": "a real number"}
         kinds = (kind,) if isinstance(kind, type) else kind
         names = " or ".join(readable.get(k.__name__, k.__name__) for k in kinds)
-        raise ValueError(f"The parameter {name!r} must be {'None or ' if allow_none else ''}{names}, got {value!r}.")
+        raise _invalid(name, f"{'None or ' if allow_none else ''}{names}", value)
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an int too large for a float is still finite
         finite = True
     if not finite:
         # NaN passes every comparison below; no parameter here means infinity.
-        raise ValueError(f"The parameter {name!r} must be finite, got {value!r}.")
+        raise _invalid(name, "finite", value)
     if low is not None and (value < low or (value == low and not include_low)):
         op = ">=" if include_low else ">"
-        raise ValueError(f"The parameter {name!r} must be {op} {low}, got {value!r}.")
+        raise _invalid(name, f"{op} {low}", value)
     if high is not None and (value > high or (value == high and not include_high)):
         op = "<=" if include_high else "<"
-        raise ValueError(f"The parameter {name!r} must be {op} {high}, got {value!r}.")
+        raise _invalid(name, f"{op} {high}", value)
 
 
 def check_verbose(value: Any) -> None:
@@ -209,20 +244,17 @@ def check_verbose(value: Any) -> None:
 
 
 def check_option(value: Any, name: str, options: Iterable[Any]) -> None:
-    """Raise a ValueError when ``value`` is not one of ``options``."""
+    """Raise an InvalidParameterError (a ValueError) when ``value`` is not one of ``options``."""
     options = tuple(options)
     if value not in options:
-        raise ValueError(f"The parameter {name!r} must be one of {options}, got {value!r}.")
+        raise _invalid(name, f"one of {options}", value)
 
 
 def check_random_state_param(value: Any) -> None:
     """random_state must be None, an int, or a numpy RandomState."""
     if value is None or isinstance(value, (numbers.Integral, np.random.RandomState)):
         return
-    raise ValueError(
-        f"The parameter 'random_state' must be None, an int or a numpy "
-        f"RandomState, got {value!r}."
-    )
+    raise _invalid("random_state", "None, an int or a numpy RandomState", value)
 
 
 def check_array_param(

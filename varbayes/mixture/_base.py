@@ -38,6 +38,7 @@ from .._validation import (
     check_scalar,
     check_verbose,
     check_warm_start,
+    checking_parameters_of,
     unchanged_on_error,
 )
 from ._covariance import COVARIANCE_TYPES, Covariance, Residuals, get_covariance, residuals, split_centers
@@ -198,7 +199,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             if not do_init:
                 check_warm_start(self, self._structure())
             X = check_data(self, X, reset=do_init, ensure_min_samples=2)
-            self._check_parameters(X)
+            with checking_parameters_of(self):
+                self._check_parameters(X)
             be = get_backend(self.device, X)
             X = be.asarray(X)
             try:

@@ -36,6 +36,7 @@ from .._validation import (
     check_scalar,
     check_verbose,
     check_warm_start,
+    checking_parameters_of,
     unchanged_on_error,
 )
 from ._adam import Adam
@@ -124,7 +125,7 @@ class DivergenceError(ValueError):
     parameters or the validation ELBO become NaN or infinite, or when the
     training ELBO collapses: an epoch's ELBO below the best of the call so
     far (the first minibatch's, at the starting parameters, included) by
-    more than ``COLLAPSE_FACTOR`` (10) times max(1, |best|) nats per sample.
+    more than ``COLLAPSE_FACTOR`` (10) times ``max(1, |best|)`` nats per sample.
     Minibatch noise moves an epoch's average by a small fraction of the
     bound; a fall by ten times its size is an optimiser that has left the
     region it was climbing (a learning rate far too high), not noise.  As
@@ -570,7 +571,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             If training diverges (a non-finite loss or a collapsing ELBO, see
             :class:`DivergenceError`); the estimator is left as it was.
         """
-        self._check_parameters()
+        with checking_parameters_of(self):
+            self._check_parameters()
         reset = not (self.warm_start and self._is_fitted())
         with unchanged_on_error(self):
             if not reset:
@@ -597,7 +599,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         -------
         self
         """
-        self._check_parameters()
+        with checking_parameters_of(self):
+            self._check_parameters()
         reset = not self._is_fitted()
         with unchanged_on_error(self):
             if not reset:
