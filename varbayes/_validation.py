@@ -80,6 +80,36 @@ def check_data(
     return xp.ascontiguousarray(X)
 
 
+def check_sample_weight(sample_weight: Any, X: Any) -> Any:
+    """Validate ``sample_weight`` for the rows of X: None, a number (every row
+    the same weight) or one finite, non-negative weight per row, not all
+    zero; returned as a 1-D array in the dtype of X (None stays None)."""
+    if sample_weight is None:
+        return None
+    if is_gpu_array(sample_weight):
+        sample_weight = sample_weight.get()
+    if isinstance(sample_weight, (str, bytes, dict, set)):
+        raise ValueError(f"sample_weight must be None, a number or an array of shape ({X.shape[0]},), got {sample_weight!r:.60}.")
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"sample_weight must be None, a number or an array of numbers of shape ({X.shape[0]},), "
+            f"got {sample_weight!r:.60}."
+        ) from None
+    if w.ndim == 0:
+        w = np.full(X.shape[0], float(w))
+    if w.shape != (X.shape[0],):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({X.shape[0]},): one weight per row of X.")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(w < 0):
+        raise ValueError(f"sample_weight must be non-negative, but its smallest value is {w.min():.6g}.")
+    if not np.any(w > 0):
+        raise ValueError("sample_weight is zero for every row: at least one row must have a positive weight.")
+    return w.astype(X.dtype if X.dtype in FLOAT_DTYPES else np.float64)
+
+
 def max_magnitude(X: Any, dtype: Any, power: int = 2) -> float:
     """The largest |x| for which sums of ``power``-th powers over X stay finite in ``dtype``.
 

@@ -450,7 +450,20 @@ def test_singular_default_covariance_prior():
 
 
 # ------------------------------------------------------------ scikit-learn machinery
-@parametrize_with_checks([BayesianGaussianMixture(), BayesianGaussianMixture(covariance_type="spherical", n_components=2)])
+#: With K >= 2 the initial partition is drawn at random, and rows weighted by
+#: w are not drawn as w repeated rows are (the check also shuffles them), so
+#: the fits may differ by a label permutation or reach another optimum;
+#: scikit-learn xfails this check for its randomly initialised clusterers for
+#: the same reason (meta-issue #16298).  The equivalence from the same start
+#: is tested exactly in tests/mixture/test_sample_weight.py; K = 1 (the first
+#: instance) passes this check.
+RANDOM_INIT = {"check_sample_weight_equivalence_on_dense_data": "random initial partition (see RANDOM_INIT)"}
+
+
+@parametrize_with_checks(
+    [BayesianGaussianMixture(), BayesianGaussianMixture(covariance_type="spherical", n_components=2)],
+    expected_failed_checks=lambda est: RANDOM_INIT if est.n_components > 1 else {},
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

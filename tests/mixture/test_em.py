@@ -15,7 +15,8 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from varbayes import GaussianMixture
 from varbayes._backend import get_backend
-from varbayes.mixture._covariance import split_centers, get_covariance, residuals
+from varbayes.mixture._covariance import get_covariance, residuals
+from varbayes.mixture._stats import e_step, log_rho
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -298,17 +299,19 @@ def test_float32_stays_float32(cov_type):
 
 
 def test_hot_path_does_not_upcast_float32():
+    # The E-step's broadcast terms and residuals (the local step's seam) stay float32.
     X = blobs(seed=6, dtype=np.float32)
     gm = GaussianMixture(3, random_state=0).fit(X)
     be = get_backend("cpu")
-    cov = get_covariance("full", 3, 3)
-    local = gm._chunk_params(be, cov, gm._attributes_to_params(be, cov), np.float32)
-    hi, lo = split_centers(np, local["centers"], np.float32)
-    assert all(v.dtype == np.float32 for k, v in local.items() if k != "centers")
-    assert hi.dtype == np.float32 and (lo is None or lo.dtype == np.float32)
-    R = residuals(np, X[:10], hi, lo)
+    model = gm._fitted_model(be, get_covariance("full", 3, 3), np.float32)
+    terms = model.e_step_terms(gm._attributes_to_params(model))
+    assert terms.prec_chol.dtype == terms.log_const.dtype == terms.hi.dtype == np.float32
+    assert terms.origin.dtype == np.float64 and (terms.lo is None or terms.lo.dtype == np.float32)
+    R = residuals(np, X[:10], terms.hi, terms.lo)
     assert R.D.dtype == np.float32
-    assert gm._log_rho(be, cov, R, local).dtype == np.float32
+    assert log_rho(np, R, terms).dtype == np.float32
+    stats = e_step(X[:10], None, slice(0, 10), be, terms)
+    assert stats.dtype == np.float32 and stats.counts.dtype == np.float64
 
 
 def test_an_exact_fixed_point_counts_as_converged():

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from .._backend import Backend, NotPositiveDefiniteError, get_backend
-from .._elbo import ELBOTracker
 from .._validation import check_array_param, check_option, check_scalar
-from ._base import BaseMixture
+from ..expfam import weight_prior
+from ..vi import Bound
+from ._base import BaseMixture, MixtureModel
 from ._covariance import Covariance, get_covariance, residuals, split_centers
-from ._stats import GaussianStats, accumulate
+from ._stats import EStepTerms, GaussianStats, e_step_terms, initial_stats
 
 LOG_2PI = math.log(2.0 * math.pi)
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -287,22 +289,22 @@ class BayesianGaussianMixture(BaseMixture):
     def _structure(self) -> dict:
         return {**super()._structure(), "weight_concentration_prior_type": self.weight_concentration_prior_type}
 
-    def _prepare(self, be: Backend, X: Any, cov: Covariance) -> None:
-        """Priors for this fit (defaults from X), on the device and on the host."""
+    # ------------------------------------------------------------ the model
+    def _model(self, be: Backend, cov: Covariance, executor: Any, X: Any, sample_weight: Any) -> "CAVI":
+        """The model with this fit's priors (defaults from X, weighted by ``sample_weight``)."""
         xp = be.xp
-        n, d = X.shape
+        d = X.shape[1]
         alpha0 = 1.0 / self.n_components if self.weight_concentration_prior is None else self.weight_concentration_prior
         beta0 = 1.0 if self.mean_precision_prior is None else self.mean_precision_prior
         nu0 = float(d) if self.degrees_of_freedom_prior is None else self.degrees_of_freedom_prior
-        mean = X.sum(axis=0, dtype=xp.float64) / n
-        m0 = mean if self.mean_prior is None else be.asarray(self.mean_prior, dtype=xp.float64)
+        data = _data_moments(be, cov, executor, X, sample_weight)
+        m0 = data["mean"] if self.mean_prior is None else be.asarray(self.mean_prior, dtype=xp.float64)
         if self.covariance_prior is not None:
             W0inv = be.asarray(self.covariance_prior, dtype=xp.float64)
         else:
-            W0inv = self._empirical_covariance(be, X, mean, cov)
-        W0inv_b = xp.array(xp.broadcast_to(W0inv, cov.shape))
+            W0inv = data["covariance"]
         try:
-            P0 = cov.precision_cholesky(be, W0inv_b)
+            cov.precision_cholesky(be, xp.array(xp.broadcast_to(W0inv, cov.shape)))
         except NotPositiveDefiniteError:
             if self.covariance_prior is not None or self.reg_covar == 0:
                 raise ValueError(
@@ -312,237 +314,29 @@ class BayesianGaussianMixture(BaseMixture):
                 ) from None
             W0inv = cov.add_diagonal(xp, W0inv[None] if cov.name in ("full",) else W0inv, self.reg_covar)
             W0inv = W0inv[0] if cov.name == "full" else W0inv
-            W0inv_b = xp.array(xp.broadcast_to(W0inv, cov.shape))
-            P0 = cov.precision_cholesky(be, W0inv_b)
-        self._priors = {
-            "alpha0": float(alpha0),
-            "beta0": float(beta0),
-            "nu0": float(nu0),
-            "m0": m0,
-            "W0inv": W0inv_b,
-            "P0": P0,
-        }
+        priors = Priors(float(alpha0), float(beta0), float(nu0), m0, W0inv)
+        return CAVI(be, cov, self.reg_covar, self.init_params, X.dtype, priors,
+                    self.weight_concentration_prior_type, self.elbo_per_update)
 
-    def _empirical_covariance(self, be: Backend, X: Any, mean: Any, cov: Covariance) -> Any:
-        """Unbiased covariance of X (its diagonal, or the mean of that), streamed in chunks."""
-        xp = be.xp
-        n, d = X.shape
-        kind = "full" if cov.name in ("full", "tied") else cov.name
-        single = get_covariance(kind, 1, d)
-        ones = xp.ones((min(n, self._chunk_rows(be, X)), 1), dtype=X.dtype)
-        stats = accumulate(
-            be, single, X, self._chunk_rows(be, X), lambda R, rows: (ones[: rows.stop - rows.start], None, None), origin=mean[None]
-        )
-        scatter = stats.scatter(xp, single, stats.mean(stats.counts))
-        return scatter[0] / max(n - 1, 1)
-
-    # ------------------------------------------------------------ expectations
-    def _expected_log_weights(self, be: Backend, wc: Any) -> Any:
-        """E[log pi_k] (Bishop eq. 10.66; Blei & Jordan (2006) for the sticks)."""
-        xp = be.xp
-        if not self._is_process:
-            return be.digamma(wc) - be.digamma(wc.sum())
-        a, b = wc[0], wc[1]
-        digamma_sum = be.digamma(a + b)
-        log_1mv = be.digamma(b) - digamma_sum
-        return be.digamma(a) - digamma_sum + xp.concatenate([xp.zeros(1), xp.cumsum(log_1mv)[:-1]])
-
-    def _expected_weights(self, be: Backend, wc: Any) -> tuple[Any, Any]:
-        """(E[pi_k], stick mass left beyond component K)."""
-        xp = be.xp
-        if not self._is_process:
-            return wc / wc.sum(), xp.zeros(())
-        a, b = wc[0], wc[1]
-        rest = b / (a + b)
-        before = xp.concatenate([xp.ones(1), xp.cumprod(rest)[:-1]])
-        return a / (a + b) * before, xp.prod(rest)
-
-    def _expected_log_det(self, be: Backend, cov: Covariance, params: dict) -> Any:
-        """E[log |Lambda_k|] = log |W_k| + f(nu_k) (Bishop eq. 10.65 and analogues)."""
-        return 2.0 * cov.log_det(be.xp, params["prec_chol_W"]) + cov.expected_log_det_const(be, params["dof"])
-
-    def _e_step_terms(self, be: Backend, cov: Covariance, params: dict) -> dict:
-        """log rho_nk = E[log pi_k] + E[log |Lambda_k|]/2 - d/2 log 2 pi - d/(2 beta_k)
-        - nu_k/2 (x_n - m_k)^T W_k (x_n - m_k)   (Bishop eqs. 10.46, 10.64-10.66)."""
-        xp = be.xp
-        d = cov.d
-        log_const = (
-            self._expected_log_weights(be, params["weight_concentration"])
-            + 0.5 * self._expected_log_det(be, cov, params)
-            - 0.5 * d * LOG_2PI
-            - 0.5 * d / params["mean_precision"]
-        )
-        prec_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"]))
-        return {"centers": params["means"], "prec_chol": prec_chol, "log_const": log_const}
-
-    # ------------------------------------------------------------ updates
-    def _initialize(self, be: Backend, cov: Covariance, stats: GaussianStats | None, dtype: np.dtype) -> dict:
-        self._pending_allowance = 0.0
-        params = {"weight_concentration": self._update_weights(be, stats)}
-        params.update(self._update_gaussians(be, cov, stats))
-        return params
-
-    def _update_weights(self, be: Backend, stats: GaussianStats) -> Any:
-        """q(pi): alpha_k = alpha_0 + N_k (Bishop eq. 10.58), or the sticks'
-        a_k = 1 + N_k, b_k = gamma_0 + sum_{j>k} N_j."""
-        xp = be.xp
-        nk = self._counts(stats)
-        alpha0 = self._priors["alpha0"]
-        if not self._is_process:
-            return alpha0 + nk
-        after = xp.concatenate([xp.cumsum(nk[::-1])[-2::-1], xp.zeros(1)])
-        return xp.stack([1.0 + nk, alpha0 + after])
-
-    def _update_gaussians(self, be: Backend, cov: Covariance, stats: GaussianStats) -> dict:
-        """q(mu_k, Lambda_k) (Bishop eqs. 10.60-10.63)."""
-        xp = be.xp
-        pr = self._priors
-        nk = self._counts(stats)
-        beta0 = pr["beta0"]
-        xbar = stats.mean(nk)
-        m0 = pr["m0"]
-        beta = beta0 + nk
-        means = (beta0 * m0 + nk[:, None] * xbar) / beta[:, None]
-        dof = pr["nu0"] + cov.pooled(nk)
-        scatter = stats.scatter(xp, cov, xbar)
-        scatter = cov.add_diagonal(xp, scatter, self.reg_covar * cov.pooled(nk))
-        diff = xbar - m0
-        shrink = beta0 * nk / beta
-        scale_inv = pr["W0inv"] + scatter + cov.weighted_outer(xp, diff, diff, shrink)
-        return {
-            "mean_precision": beta,
-            "means": means,
-            "dof": dof,
-            "scale_inv": scale_inv,
-            "prec_chol_W": cov.precision_cholesky_plus_outer(be, pr["W0inv"] + scatter, diff, shrink),
-        }
-
-    def _m_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> dict:
-        new = dict(params)
-        new["weight_concentration"] = self._update_weights(be, stats)
-        if self.elbo_per_update:
-            self._record(be, cov, stats, new, tracker, "q(pi)")
-        new.update(self._update_gaussians(be, cov, stats))
-        xp = be.xp
-        allowance = self._reg_allowance(
-            be,
-            cov,
-            stats,
-            cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"])),
-            cov.scale(xp, new["prec_chol_W"], xp.sqrt(new["dof"])),
-        )
-        if self.elbo_per_update:
-            self._record(be, cov, stats, new, tracker, "q(mu,Lambda)", allowance)
-            allowance = 0.0
-        # Once per iteration, the q(mu, Lambda) allowance goes with the next record.
-        self._pending_allowance = allowance
-        return new
-
-    def _record_e_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> float:
-        allowance, self._pending_allowance = getattr(self, "_pending_allowance", 0.0), 0.0
-        return self._record(be, cov, stats, params, tracker, "q(Z)" if self.elbo_per_update else "iter", allowance)
-
-    def _record(self, be, cov, stats, params, tracker, step, allowance=0.0) -> float:
-        terms = self._elbo_terms(be, cov, stats, params)
-        value = (
-            terms["expected_loglik"]
-            + terms["expected_log_pz"]
-            - terms["kl_weights"]
-            - terms["kl_gaussian"]
-            + terms["entropy_z"]
-        )
-        xp = be.xp
-        expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"]))
-        error = self._trace_error(be, cov, stats, expected_precision_chol)
-        tracker.record(value, step, terms, allowance=allowance, error=error)
-        return value
-
-    # ------------------------------------------------------------ the bound
-    def _elbo_terms(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict) -> dict:
-        """The complete ELBO's terms per sample (Bishop eqs. 10.70-10.77 and analogues)."""
-        xp = be.xp
-        pr = self._priors
-        d, n = cov.d, stats.n_samples
-        N = stats.counts
-        beta, dof, beta0, nu0 = params["mean_precision"], params["dof"], pr["beta0"], pr["nu0"]
-        means = params["means"]
-        m0 = pr["m0"]
-        log_det_W = 2.0 * cov.log_det(xp, params["prec_chol_W"])
-        e_log_det = log_det_W + cov.expected_log_det_const(be, dof)
-        expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(dof))
-
-        # E[log p(X | Z, mu, Lambda)] (eq. 10.71), the scatter taken about m_k.
-        scatter = stats.scatter(xp, cov, means)
-        expected_loglik = 0.5 * xp.sum(N * (e_log_det - d / beta - d * LOG_2PI)) - 0.5 * cov.trace_product(
-            xp, expected_precision_chol, scatter
-        )
-        # E[log p(Z | pi)] (eq. 10.72).
-        expected_log_pz = xp.sum(N * self._expected_log_weights(be, params["weight_concentration"]))
-        kl_weights = self._kl_weights(be, params["weight_concentration"])
-        # KL(q(mu, Lambda) || p(mu, Lambda)) = E_q(Lambda)[KL of the Gaussians] + KL of the precisions.
-        diff = means - m0
-        kl_means = 0.5 * xp.sum(d * beta0 / beta - d + d * xp.log(beta / beta0)) + 0.5 * cov.trace_product(
-            xp, expected_precision_chol, cov.weighted_outer(xp, diff, diff, xp.full_like(beta, beta0))
-        )
-        log_b = -0.5 * dof * log_det_W + cov.log_norm_const(be, dof)
-        log_b0 = -0.5 * nu0 * 2.0 * cov.log_det(xp, pr["P0"]) + cov.log_norm_const(be, xp.asarray(nu0))
-        kl_precisions = xp.sum(log_b - log_b0 + 0.5 * (dof - nu0) * e_log_det - 0.5 * dof * d) + 0.5 * cov.trace_product(
-            xp, expected_precision_chol, pr["W0inv"]
-        )
-        terms = {
-            "expected_loglik": expected_loglik,
-            "expected_log_pz": expected_log_pz,
-            "kl_weights": kl_weights,
-            "kl_gaussian": kl_means + kl_precisions,
-            "entropy_z": stats.entropy,
-        }
-        return {k: be.scalar(v) / n for k, v in terms.items()}
-
-    def _kl_weights(self, be: Backend, wc: Any) -> Any:
-        """KL(q(pi) || p(pi)) for the Dirichlet, or the sum of the sticks' Beta KLs.
-
-        Written in differences that stay accurate for a huge concentration
-        prior (e.g. 1e300, where log Gamma(alpha_0 + N_k) - log Gamma(alpha_0)
-        computed directly loses everything): log-Gamma ratios and log B(a, b)
-        through ``betaln``, and the digamma terms grouped as
-        (a - 1)(psi(a) - psi(a + b)) + (b - gamma_0)(psi(b) - psi(a + b)).
-        """
-        xp = be.xp
-        digamma = be.digamma
-        alpha0 = self._priors["alpha0"]
-        if not self._is_process:
-            K = wc.shape[0]
-            total = wc.sum()
-            h = wc - alpha0  # N_k (+ 10 eps), as far as alpha0 + N_k holds it
-            return (
-                be.log_gamma_ratio(xp.asarray(K * alpha0), h.sum())
-                - be.log_gamma_ratio(xp.full_like(wc, alpha0), h).sum()
-                + xp.sum(h * (digamma(wc) - digamma(total)))
-            )
-        a, b = wc[0], wc[1]
-        log_beta_prior = -math.log(alpha0)  # log B(1, gamma_0) = -log gamma_0
-        digamma_sum = digamma(a + b)
-        return xp.sum(
-            log_beta_prior
-            - be.betaln(a, b)
-            + (a - 1.0) * (digamma(a) - digamma_sum)
-            + (b - alpha0) * (digamma(b) - digamma_sum)
-        )
+    def _fitted_model(self, be: Backend, cov: Covariance, dtype: Any) -> "CAVI":
+        f64 = be.xp.float64
+        priors = Priors(self.weight_concentration_prior_, self.mean_precision_prior_, self.degrees_of_freedom_prior_,
+                        be.asarray(self.mean_prior_, dtype=f64), be.asarray(self.covariance_prior_, dtype=f64))
+        return CAVI(be, cov, self.reg_covar, self.init_params, dtype, priors,
+                    self.weight_concentration_prior_type, self.elbo_per_update)
 
     # ------------------------------------------------------------ attributes
-    def _params_to_attributes(
-        self, be: Backend, cov: Covariance, params: dict, stats: GaussianStats, dtype: np.dtype
-    ) -> dict:
+    def _params_to_attributes(self, model: "CAVI", params: dict, stats: GaussianStats, dtype: np.dtype) -> dict:
+        be, cov = model.be, model.cov
         xp = be.xp
         host = lambda a: np.asarray(be.to_host(a), dtype=dtype)  # noqa: E731
         dof = params["dof"]
-        expected_weights, _ = self._expected_weights(be, params["weight_concentration"])
+        expected_weights, _ = model.weights.expected(be, params["weight_concentration"])
         wc = host(params["weight_concentration"])
         prec_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(dof))
         counts = np.asarray(be.to_host(stats.counts), dtype=np.float64)
-        pr = self._priors
-        prior_cov = be.to_host(pr["W0inv"])
-        prior_cov = prior_cov if cov.name == "tied" else prior_cov[0]
+        pr = model.priors
+        prior_cov = be.to_host(pr.W0inv)
         return {
             "weights_": host(expected_weights / expected_weights.sum()),
             "weight_concentration_": (wc[0], wc[1]) if self._is_process else wc,
@@ -554,14 +348,15 @@ class BayesianGaussianMixture(BaseMixture):
             "precisions_cholesky_": host(prec_chol),
             "expected_counts_": counts,
             "n_effective_components_": int(np.sum(counts >= EFFECTIVE_COUNT_THRESHOLD)),
-            "weight_concentration_prior_": pr["alpha0"],
-            "mean_precision_prior_": pr["beta0"],
-            "mean_prior_": host(pr["m0"]),
-            "degrees_of_freedom_prior_": pr["nu0"],
+            "weight_concentration_prior_": pr.alpha0,
+            "mean_precision_prior_": pr.beta0,
+            "mean_prior_": host(pr.m0),
+            "degrees_of_freedom_prior_": pr.nu0,
             "covariance_prior_": np.asarray(prior_cov, dtype=dtype)[()],  # a scalar for spherical, as sklearn
         }
 
-    def _attributes_to_params(self, be: Backend, cov: Covariance) -> dict:
+    def _attributes_to_params(self, model: "CAVI") -> dict:
+        be, cov = model.be, model.cov
         xp = be.xp
         f64 = xp.float64
         wc = self.weight_concentration_
@@ -581,68 +376,7 @@ class BayesianGaussianMixture(BaseMixture):
             "prec_chol_W": prec_chol_W,
         }
 
-    def _new_component_params(self, be: Backend, one: Covariance, params: dict) -> dict:
-        """q of a component beyond K, as a one-component posterior: its factors
-        equal the prior, except that under 'tied' its precision is the shared
-        Lambda, whose q is the posterior (for the stick mass beyond K)."""
-        xp = be.xp
-        f64 = xp.float64
-        common = {
-            "mean_precision": xp.full(1, self.mean_precision_prior_, dtype=f64),
-            "means": be.asarray(self.mean_prior_, dtype=f64)[None],
-        }
-        if one.name == "tied":
-            return {**common, "dof": params["dof"], "prec_chol_W": params["prec_chol_W"]}
-        prior_cov = be.asarray(self.covariance_prior_, dtype=f64)[None]
-        return {
-            **common,
-            "dof": xp.full(1, self.degrees_of_freedom_prior_, dtype=f64),
-            "prec_chol_W": one.precision_cholesky(be, prior_cov),
-        }
-
     # ------------------------------------------------------------ prediction
-    def _student_terms(
-        self, be: Backend, cov: Covariance, params: dict, log_weight: Any, dtype: Any
-    ) -> dict:
-        """Per-component constants of the Student-t predictive (Bishop eqs. 10.81-10.82)."""
-        xp = be.xp
-        d = cov.d
-        beta = params["mean_precision"]
-        eta, s = cov.student(params["dof"])
-        eta = xp.broadcast_to(xp.asarray(eta, dtype=xp.float64), beta.shape)
-        # Precision of component k's t: s_k beta_k / (1 + beta_k) W_k = factor_k^2 W_k.
-        factor = xp.sqrt(s * beta / (1.0 + beta))
-        group = 1 if cov.factorized else d
-        gammaln = be.gammaln
-        log_norm = (
-            (d / group) * (gammaln(0.5 * (eta + group)) - gammaln(0.5 * eta) - 0.5 * group * xp.log(eta * math.pi))
-            + cov.log_det(xp, params["prec_chol_W"])
-            + d * xp.log(factor)
-        )
-        return {
-            "centers": split_centers(xp, params["means"], dtype),
-            "prec_chol": params["prec_chol_W"].astype(dtype),
-            "factor": factor.astype(dtype),
-            "eta": eta.astype(dtype),
-            "log_const": (log_weight + log_norm).astype(dtype),
-        }
-
-    @staticmethod
-    def _student_log_pdf(be: Backend, cov: Covariance, Xc: Any, t: dict) -> Any:
-        """log w_k + log St(x_n | component k), shape (rows, K)."""
-        xp = be.xp
-        R = residuals(xp, Xc, *t["centers"])
-        eta = t["eta"]
-        if cov.factorized:
-            # d univariate ts: each squared residual scaled by its precision.
-            scale = (t["prec_chol"] * t["factor"][:, None]) ** 2 / eta[:, None]
-            q = xp.log1p(R.squared * scale[:, :, None]).sum(axis=1).T
-            power = 0.5 * (eta + 1.0)
-        else:
-            q = xp.log1p(cov.mahalanobis(xp, R, t["prec_chol"]) * (t["factor"] ** 2 / eta))
-            power = 0.5 * (eta + cov.d)
-        return t["log_const"] - power * q
-
     def score_samples(self, X: Any) -> np.ndarray:
         """Log posterior predictive density of each sample under q.
 
@@ -658,20 +392,7 @@ class BayesianGaussianMixture(BaseMixture):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        be, cov, dtype, chunks = self._prediction_chunks(X)
-        xp = be.xp
-        params = self._attributes_to_params(be, cov)
-        weights, rest = self._expected_weights(be, params["weight_concentration"])
-        parts = [(cov, self._student_terms(be, cov, params, xp.log(weights), dtype))]
-        if self._is_process and be.scalar(rest) > 0:
-            one = get_covariance(self.covariance_type, 1, cov.d)
-            new = self._new_component_params(be, one, params)
-            parts.append((one, self._student_terms(be, one, new, xp.log(rest)[None], dtype)))
-        out = []
-        for rows, Xc in chunks:
-            log_p = xp.concatenate([self._student_log_pdf(be, c, Xc, t) for c, t in parts], axis=1)
-            out.append(be.logsumexp(log_p, axis=1))
-        return be.to_host(xp.concatenate(out))
+        return self._prediction_pass(X, _predictive_step, lambda model, params: (model.predictive_terms(params),))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the posterior predictive distribution.
@@ -695,13 +416,14 @@ class BayesianGaussianMixture(BaseMixture):
         be = get_backend("cpu")
         K, d = self.means_.shape
         cov = get_covariance(self.covariance_type, K, d)
-        params = self._attributes_to_params(be, cov)
-        weights, rest = self._expected_weights(be, params["weight_concentration"])
+        model = self._fitted_model(be, cov, np.float64)
+        params = self._attributes_to_params(model)
+        weights, rest = model.weights.expected(be, params["weight_concentration"])
         comps = [(cov, params)]
         probs = list(weights)
         if self._is_process:
             one = get_covariance(self.covariance_type, 1, d)
-            comps.append((one, self._new_component_params(be, one, params)))
+            comps.append((one, model.new_component_params(one, params)))
             probs.append(float(rest))
         probs = np.asarray(probs) / np.sum(probs)
         counts = rng.multinomial(n_samples, probs)
@@ -723,3 +445,246 @@ class BayesianGaussianMixture(BaseMixture):
                 labels.append(np.full(n_k, label))
                 label += 1
         return np.concatenate(draws).astype(self.means_.dtype, copy=False), np.concatenate(labels)
+
+
+def _data_moments(be: Backend, cov: Covariance, executor: Any, X: Any, sample_weight: Any) -> dict:
+    """The (weighted) mean of X and its unbiased covariance (its diagonal, or
+    the mean of that, by covariance type), in two passes: the default priors."""
+    xp = be.xp
+    d = X.shape[1]
+    kind = "full" if cov.name in ("full", "tied") else cov.name
+    single = get_covariance(kind, 1, d)
+    ones = lambda Xc, rows: xp.ones((Xc.shape[0], 1), dtype=X.dtype)  # noqa: E731
+    stats = initial_stats(executor, be, single, X, sample_weight, ones)
+    mean = stats.mean(stats.counts)
+    scatter = stats.scatter(xp, single, mean)
+    return {"mean": mean[0], "covariance": scatter[0] / max(stats.n_samples - 1, 1)}
+
+
+@dataclass(frozen=True)
+class Priors:
+    """The priors of a fit: alpha_0 (or gamma_0), beta_0, nu_0, m_0 (d,) and
+    W_0^{-1} in the shape of one component's covariance."""
+
+    alpha0: float
+    beta0: float
+    nu0: float
+    m0: Any
+    W0inv: Any
+
+
+class CAVI(MixtureModel):
+    """Coordinate-ascent mean-field VB for the variational core: q(Z) is the
+    local factor (the E-step), q(pi) and q(mu, Lambda) the global updates,
+    each the exact maximiser of the complete ELBO in its factor.
+    """
+
+    def __init__(self, be: Backend, cov: Covariance, reg_covar: float, init_params: str, dtype: Any,
+                 priors: Priors, weight_prior_type: str, per_update: bool) -> None:
+        super().__init__(be, cov, reg_covar, init_params, dtype)
+        xp = be.xp
+        self.priors = priors
+        self.weights = weight_prior(weight_prior_type, priors.alpha0)
+        self.record_each_update = bool(per_update)
+        self.local_name = "q(Z)" if per_update else "iter"
+        self.W0inv = xp.array(xp.broadcast_to(priors.W0inv, cov.shape))
+        self.P0 = cov.precision_cholesky(be, self.W0inv)
+
+    # -- updates ---------------------------------------------------------------
+    def initial_params(self, stats: GaussianStats | None) -> dict:
+        params = {"weight_concentration": self.weights.update(self.be, self.counts(stats))}
+        params.update(self.gaussians(stats))
+        return params
+
+    def global_updates(self) -> list:
+        return [("q(pi)", self.update_weights), ("q(mu,Lambda)", self.update_gaussians)]
+
+    def update_weights(self, params: dict, stats: GaussianStats) -> tuple[dict, float]:
+        """q(pi): alpha_k = alpha_0 + N_k (Bishop eq. 10.58), or the sticks'
+        a_k = 1 + N_k, b_k = gamma_0 + sum_{j>k} N_j."""
+        return {**params, "weight_concentration": self.weights.update(self.be, self.counts(stats))}, 0.0
+
+    def update_gaussians(self, params: dict, stats: GaussianStats) -> tuple[dict, float]:
+        """q(mu, Lambda); reg_covar permits the bound to fall (see ``reg_allowance``)."""
+        xp, cov = self.be.xp, self.cov
+        new = {**params, **self.gaussians(stats)}
+        allowance = self.reg_allowance(
+            stats,
+            cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"])),
+            cov.scale(xp, new["prec_chol_W"], xp.sqrt(new["dof"])),
+        )
+        return new, allowance
+
+    def gaussians(self, stats: GaussianStats) -> dict:
+        """q(mu_k, Lambda_k) (Bishop eqs. 10.60-10.63)."""
+        be, cov, pr = self.be, self.cov, self.priors
+        xp = be.xp
+        nk = self.counts(stats)
+        beta0 = pr.beta0
+        xbar = stats.mean(nk)
+        beta = beta0 + nk
+        means = (beta0 * pr.m0 + nk[:, None] * xbar) / beta[:, None]
+        dof = pr.nu0 + cov.pooled(nk)
+        scatter = stats.scatter(xp, cov, xbar)
+        scatter = cov.add_diagonal(xp, scatter, self.reg_covar * cov.pooled(nk))
+        diff = xbar - pr.m0
+        shrink = beta0 * nk / beta
+        scale_inv = self.W0inv + scatter + cov.weighted_outer(xp, diff, diff, shrink)
+        return {
+            "mean_precision": beta,
+            "means": means,
+            "dof": dof,
+            "scale_inv": scale_inv,
+            "prec_chol_W": cov.precision_cholesky_plus_outer(be, self.W0inv + scatter, diff, shrink),
+        }
+
+    # -- expectations ----------------------------------------------------------
+    def expected_log_det(self, params: dict) -> Any:
+        """E[log |Lambda_k|] = log |W_k| + f(nu_k) (Bishop eq. 10.65 and analogues)."""
+        return 2.0 * self.cov.log_det(self.be.xp, params["prec_chol_W"]) + self.cov.expected_log_det_const(self.be, params["dof"])
+
+    def e_step_terms(self, params: dict) -> EStepTerms:
+        """log rho_nk = E[log pi_k] + E[log |Lambda_k|]/2 - d/2 log 2 pi - d/(2 beta_k)
+        - nu_k/2 (x_n - m_k)^T W_k (x_n - m_k)   (Bishop eqs. 10.46, 10.64-10.66)."""
+        be, cov = self.be, self.cov
+        xp = be.xp
+        d = cov.d
+        log_const = (
+            self.weights.expected_log(be, params["weight_concentration"])
+            + 0.5 * self.expected_log_det(params)
+            - 0.5 * d * LOG_2PI
+            - 0.5 * d / params["mean_precision"]
+        )
+        prec_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"]))
+        return e_step_terms(be, cov, params["means"], prec_chol, log_const, self.dtype)
+
+    # -- the bound -------------------------------------------------------------
+    def bound(self, params: dict, stats: GaussianStats, step: str) -> Bound:
+        """The complete ELBO per sample (Bishop eqs. 10.70-10.77 and analogues), with
+        a bound on the rounding of its trace term (see ``MixtureModel.trace_error``)."""
+        be, cov, pr = self.be, self.cov, self.priors
+        xp = be.xp
+        d, n = cov.d, stats.n_samples
+        N = stats.counts
+        beta, dof, beta0, nu0 = params["mean_precision"], params["dof"], pr.beta0, pr.nu0
+        means = params["means"]
+        log_det_W = 2.0 * cov.log_det(xp, params["prec_chol_W"])
+        e_log_det = log_det_W + cov.expected_log_det_const(be, dof)
+        expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(dof))
+
+        # E[log p(X | Z, mu, Lambda)] (eq. 10.71), the scatter taken about m_k.
+        scatter = stats.scatter(xp, cov, means)
+        expected_loglik = 0.5 * xp.sum(N * (e_log_det - d / beta - d * LOG_2PI)) - 0.5 * cov.trace_product(
+            xp, expected_precision_chol, scatter
+        )
+        # E[log p(Z | pi)] (eq. 10.72).
+        expected_log_pz = xp.sum(N * self.weights.expected_log(be, params["weight_concentration"]))
+        kl_weights = self.weights.kl(be, params["weight_concentration"])
+        # KL(q(mu, Lambda) || p(mu, Lambda)) = E_q(Lambda)[KL of the Gaussians] + KL of the precisions.
+        diff = means - pr.m0
+        kl_means = 0.5 * xp.sum(d * beta0 / beta - d + d * xp.log(beta / beta0)) + 0.5 * cov.trace_product(
+            xp, expected_precision_chol, cov.weighted_outer(xp, diff, diff, xp.full_like(beta, beta0))
+        )
+        log_b = -0.5 * dof * log_det_W + cov.log_norm_const(be, dof)
+        log_b0 = -0.5 * nu0 * 2.0 * cov.log_det(xp, self.P0) + cov.log_norm_const(be, xp.asarray(nu0))
+        kl_precisions = xp.sum(log_b - log_b0 + 0.5 * (dof - nu0) * e_log_det - 0.5 * dof * d) + 0.5 * cov.trace_product(
+            xp, expected_precision_chol, self.W0inv
+        )
+        terms = {
+            "expected_loglik": expected_loglik,
+            "expected_log_pz": expected_log_pz,
+            "kl_weights": kl_weights,
+            "kl_gaussian": kl_means + kl_precisions,
+            "entropy_z": stats.entropy,
+        }
+        terms = {k: be.scalar(v) / n for k, v in terms.items()}
+        value = (
+            terms["expected_loglik"]
+            + terms["expected_log_pz"]
+            - terms["kl_weights"]
+            - terms["kl_gaussian"]
+            + terms["entropy_z"]
+        )
+        return Bound(value, terms, error=self.trace_error(stats, expected_precision_chol))
+
+    # -- the predictive ----------------------------------------------------------
+    def new_component_params(self, one: Covariance, params: dict) -> dict:
+        """q of a component beyond K, as a one-component posterior: its factors
+        equal the prior, except that under 'tied' its precision is the shared
+        Lambda, whose q is the posterior (for the stick mass beyond K)."""
+        be, pr = self.be, self.priors
+        xp = be.xp
+        f64 = xp.float64
+        common = {
+            "mean_precision": xp.full(1, pr.beta0, dtype=f64),
+            "means": xp.asarray(pr.m0, dtype=f64)[None],
+        }
+        if one.name == "tied":
+            return {**common, "dof": params["dof"], "prec_chol_W": params["prec_chol_W"]}
+        prior_cov = xp.asarray(pr.W0inv, dtype=f64)[None]
+        return {
+            **common,
+            "dof": xp.full(1, pr.nu0, dtype=f64),
+            "prec_chol_W": one.precision_cholesky(be, prior_cov),
+        }
+
+    def predictive_terms(self, params: dict) -> list:
+        """[(covariance, Student-t constants)] of the K components, and of a new
+        component weighted by the stick mass beyond K (the Dirichlet process)."""
+        be = self.be
+        xp = be.xp
+        weights, rest = self.weights.expected(be, params["weight_concentration"])
+        parts = [(self.cov, self.student_terms(self.cov, params, xp.log(weights)))]
+        if be.scalar(rest) > 0:
+            one = get_covariance(self.cov.name, 1, self.cov.d)
+            new = self.new_component_params(one, params)
+            parts.append((one, self.student_terms(one, new, xp.log(rest)[None])))
+        return parts
+
+    def student_terms(self, cov: Covariance, params: dict, log_weight: Any) -> dict:
+        """Per-component constants of the Student-t predictive (Bishop eqs. 10.81-10.82)."""
+        be = self.be
+        xp = be.xp
+        dtype = self.dtype
+        d = cov.d
+        beta = params["mean_precision"]
+        eta, s = cov.student(params["dof"])
+        eta = xp.broadcast_to(xp.asarray(eta, dtype=xp.float64), beta.shape)
+        # Precision of component k's t: s_k beta_k / (1 + beta_k) W_k = factor_k^2 W_k.
+        factor = xp.sqrt(s * beta / (1.0 + beta))
+        group = 1 if cov.factorized else d
+        gammaln = be.gammaln
+        log_norm = (
+            (d / group) * (gammaln(0.5 * (eta + group)) - gammaln(0.5 * eta) - 0.5 * group * xp.log(eta * math.pi))
+            + cov.log_det(xp, params["prec_chol_W"])
+            + d * xp.log(factor)
+        )
+        return {
+            "centers": split_centers(xp, params["means"], dtype),
+            "prec_chol": params["prec_chol_W"].astype(dtype),
+            "factor": factor.astype(dtype),
+            "eta": eta.astype(dtype),
+            "log_const": (log_weight + log_norm).astype(dtype),
+        }
+
+
+def student_log_pdf(xp: Any, cov: Covariance, Xc: Any, t: dict) -> Any:
+    """log w_k + log St(x_n | component k), shape (rows, K)."""
+    R = residuals(xp, Xc, *t["centers"])
+    eta = t["eta"]
+    if cov.factorized:
+        # d univariate ts: each squared residual scaled by its precision.
+        scale = (t["prec_chol"] * t["factor"][:, None]) ** 2 / eta[:, None]
+        q = xp.log1p(R.squared * scale[:, :, None]).sum(axis=1).T
+        power = 0.5 * (eta + 1.0)
+    else:
+        q = xp.log1p(cov.mahalanobis(xp, R, t["prec_chol"]) * (t["factor"] ** 2 / eta))
+        power = 0.5 * (eta + cov.d)
+    return t["log_const"] - power * q
+
+
+def _predictive_step(Xc: Any, weights: Any, rows: slice, be: Backend, parts: list) -> Any:
+    """A prediction step: the log posterior predictive density of each row."""
+    xp = be.xp
+    log_p = xp.concatenate([student_log_pdf(xp, c, Xc, t) for c, t in parts], axis=1)
+    return be.logsumexp(log_p, axis=1)

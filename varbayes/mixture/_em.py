@@ -9,11 +9,11 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._backend import Backend, get_backend
-from .._elbo import ELBOTracker
 from .._validation import check_array_param
-from ._base import BaseMixture
+from ..vi import Bound
+from ._base import BaseMixture, MixtureModel
 from ._covariance import Covariance, get_covariance
-from ._stats import GaussianStats
+from ._stats import EStepTerms, GaussianStats, e_step_terms
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -219,96 +219,28 @@ class GaussianMixture(BaseMixture):
             prec = check_array_param(self.precisions_init, "precisions_init", cov.shape, np.float64, label=label)
             cov.check_precisions(get_backend("cpu"), prec, "precisions_init")
 
-    def _needs_initial_resp(self) -> bool:
-        return self.weights_init is None or self.means_init is None or self.precisions_init is None
+    # ------------------------------------------------------------ the model
+    def _model(self, be: Backend, cov: Covariance, executor: Any, X: Any, sample_weight: Any) -> "EM":
+        return EM(be, cov, self.reg_covar, self.init_params, X.dtype, self.weights_init, self.means_init,
+                  self.precisions_init)
 
-    # ------------------------------------------------------------ EM
-    def _initialize(self, be: Backend, cov: Covariance, stats: GaussianStats | None, dtype: np.dtype) -> dict:
-        xp = be.xp
-        params: dict = {}
-        if stats is not None:
-            params = self._estimate_parameters(be, cov, stats)
-            params.pop("scatter")
-            params["weights"] = self._counts(stats) / stats.n_samples
-        if self.weights_init is not None:
-            params["weights"] = be.asarray(self.weights_init, dtype=xp.float64)
-        if self.means_init is not None:
-            params["means"] = be.asarray(self.means_init, dtype=xp.float64)
-        if self.precisions_init is not None:
-            precisions = be.asarray(self.precisions_init, dtype=xp.float64)
-            params["prec_chol"] = cov.cholesky_of_precision(be, precisions)
-            # Consistent with the given precisions (what max_iter=0 returns).
-            params["covariances"] = cov.invert(xp, precisions)
-        else:
-            params["prec_chol"] = cov.precision_cholesky(be, params["covariances"])
-        return params
-
-    def _estimate_parameters(self, be: Backend, cov: Covariance, stats: GaussianStats) -> dict:
-        """Maximum-likelihood parameters given the statistics (Bishop eqs. 9.24-9.26)."""
-        xp = be.xp
-        nk = self._counts(stats)
-        centers = stats.mean(nk)
-        scatter = stats.scatter(xp, cov, centers)
-        covariances = cov.add_diagonal(xp, cov.normalize(xp, scatter, nk), self.reg_covar)
-        return {
-            "weights": nk / nk.sum(),
-            "means": centers,
-            "covariances": covariances,
-            "scatter": scatter,
-        }
-
-    def _m_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> dict:
-        xp = be.xp
-        new = self._estimate_parameters(be, cov, stats)
-        new["prec_chol"] = cov.precision_cholesky(be, new["covariances"])
-        # The bound with q(Z) held fixed: E_q[log p(X, Z | theta_new)] + H[q].
-        n, d = stats.n_samples, cov.d
-        log_det = cov.log_det(xp, new["prec_chol"])
-        expected = (
-            xp.sum(stats.counts * (xp.log(new["weights"]) + log_det))
-            - 0.5 * n * d * LOG_2PI
-            - 0.5 * cov.trace_product(xp, new["prec_chol"], new.pop("scatter"))
-        )
-        expected = be.scalar(expected) / n
-        entropy = be.scalar(stats.entropy) / n
-        tracker.record(
-            expected + entropy,
-            "M",
-            {"expected_complete_loglik": expected, "entropy": entropy},
-            allowance=self._reg_allowance(be, cov, stats, params["prec_chol"], new["prec_chol"]),
-            error=self._trace_error(be, cov, stats, new["prec_chol"]),
-        )
-        return new
-
-
-    def _record_e_step(self, be: Backend, cov: Covariance, stats: GaussianStats, params: dict, tracker: ELBOTracker) -> float:
-        bound = be.scalar(stats.log_norm) / stats.n_samples
-        entropy = be.scalar(stats.entropy) / stats.n_samples
-        tracker.record(bound, "E", {"expected_complete_loglik": bound - entropy, "entropy": entropy})
-        return bound
-
-    def _e_step_terms(self, be: Backend, cov: Covariance, params: dict) -> dict:
-        xp = be.xp
-        with np.errstate(divide="ignore"):  # a weights_init of 0 is allowed: log 0 = -inf
-            log_weights = xp.log(params["weights"])
-        log_const = log_weights + cov.log_det(xp, params["prec_chol"]) - 0.5 * cov.d * LOG_2PI
-        return {"centers": params["means"], "prec_chol": params["prec_chol"], "log_const": log_const}
+    def _fitted_model(self, be: Backend, cov: Covariance, dtype: Any) -> "EM":
+        return EM(be, cov, self.reg_covar, self.init_params, dtype)
 
     # ------------------------------------------------------------ attributes
-    def _params_to_attributes(
-        self, be: Backend, cov: Covariance, params: dict, stats: GaussianStats, dtype: np.dtype
-    ) -> dict:
-        xp = be.xp
+    def _params_to_attributes(self, model: "EM", params: dict, stats: GaussianStats, dtype: np.dtype) -> dict:
+        be, cov = model.be, model.cov
         host = {k: np.asarray(be.to_host(v), dtype=dtype) for k, v in params.items()}
         return {
             "weights_": host["weights"],
             "means_": host["means"],
             "covariances_": host["covariances"],
             "precisions_cholesky_": host["prec_chol"],
-            "precisions_": np.asarray(be.to_host(cov.precisions(xp, params["prec_chol"])), dtype=dtype),
+            "precisions_": np.asarray(be.to_host(cov.precisions(be.xp, params["prec_chol"])), dtype=dtype),
         }
 
-    def _attributes_to_params(self, be: Backend, cov: Covariance) -> dict:
+    def _attributes_to_params(self, model: "EM") -> dict:
+        be = model.be
         f64 = be.xp.float64
         return {
             "weights": be.asarray(self.weights_, dtype=f64),
@@ -356,3 +288,94 @@ class GaussianMixture(BaseMixture):
     def aic(self, X: Any) -> float:
         """Akaike information criterion on X: -2 log L + 2 p (lower is better)."""
         return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+
+class EM(MixtureModel):
+    """Exact EM for the variational core: q over the parameters is a point
+    mass, the M-step its one global update (Bishop (2006), sec. 9.2).
+
+    The bound after the E-step is the log-likelihood (the per-row log
+    normalisers); after the M-step, E_q[log p(X, Z | theta)] + H[q] with q(Z)
+    held fixed, computed from the statistics (with a bound on their
+    rounding, see ``MixtureModel.trace_error``).
+    """
+
+    record_each_update = True
+
+    def __init__(self, be: Backend, cov: Covariance, reg_covar: float, init_params: str, dtype: Any,
+                 weights_init: Any = None, means_init: Any = None, precisions_init: Any = None) -> None:
+        super().__init__(be, cov, reg_covar, init_params, dtype)
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+
+    def needs_initial_resp(self) -> bool:
+        return self.weights_init is None or self.means_init is None or self.precisions_init is None
+
+    def initial_params(self, stats: GaussianStats | None) -> dict:
+        be, cov = self.be, self.cov
+        xp = be.xp
+        params: dict = {}
+        if stats is not None:
+            params = self.estimate(stats)
+            params["weights"] = self.counts(stats) / stats.n_samples
+        if self.weights_init is not None:
+            params["weights"] = be.asarray(self.weights_init, dtype=xp.float64)
+        if self.means_init is not None:
+            params["means"] = be.asarray(self.means_init, dtype=xp.float64)
+        if self.precisions_init is not None:
+            precisions = be.asarray(self.precisions_init, dtype=xp.float64)
+            params["prec_chol"] = cov.cholesky_of_precision(be, precisions)
+            # Consistent with the given precisions (what max_iter=0 returns).
+            params["covariances"] = cov.invert(xp, precisions)
+        else:
+            params["prec_chol"] = cov.precision_cholesky(be, params["covariances"])
+        return params
+
+    def estimate(self, stats: GaussianStats) -> dict:
+        """Maximum-likelihood parameters given the statistics (Bishop eqs. 9.24-9.26)."""
+        xp, cov = self.be.xp, self.cov
+        nk = self.counts(stats)
+        centers = stats.mean(nk)
+        scatter = stats.scatter(xp, cov, centers)
+        return {
+            "weights": nk / nk.sum(),
+            "means": centers,
+            "covariances": cov.add_diagonal(xp, cov.normalize(xp, scatter, nk), self.reg_covar),
+        }
+
+    def global_updates(self) -> list:
+        return [("M", self.m_step)]
+
+    def m_step(self, params: dict, stats: GaussianStats) -> tuple[dict, float]:
+        """The M-step; reg_covar permits the bound to fall (see ``reg_allowance``)."""
+        new = self.estimate(stats)
+        new["prec_chol"] = self.cov.precision_cholesky(self.be, new["covariances"])
+        return new, self.reg_allowance(stats, params["prec_chol"], new["prec_chol"])
+
+    def bound(self, params: dict, stats: GaussianStats, step: str) -> Bound:
+        be, cov = self.be, self.cov
+        xp = be.xp
+        n = stats.n_samples
+        entropy = be.scalar(stats.entropy) / n
+        if step == "E":
+            value = be.scalar(stats.log_norm) / n
+            return Bound(value, {"expected_complete_loglik": value - entropy, "entropy": entropy})
+        # E_q[log p(X, Z | theta)] + H[q] with q(Z) held fixed.
+        log_det = cov.log_det(xp, params["prec_chol"])
+        expected = (
+            xp.sum(stats.counts * (xp.log(params["weights"]) + log_det))
+            - 0.5 * n * cov.d * LOG_2PI
+            - 0.5 * cov.trace_product(xp, params["prec_chol"], stats.scatter(xp, cov, params["means"]))
+        )
+        expected = be.scalar(expected) / n
+        return Bound(expected + entropy, {"expected_complete_loglik": expected, "entropy": entropy},
+                     error=self.trace_error(stats, params["prec_chol"]))
+
+    def e_step_terms(self, params: dict) -> EStepTerms:
+        be, cov = self.be, self.cov
+        xp = be.xp
+        with np.errstate(divide="ignore"):  # a weights_init of 0 is allowed: log 0 = -inf
+            log_weights = xp.log(params["weights"])
+        log_const = log_weights + cov.log_det(xp, params["prec_chol"]) - 0.5 * cov.d * LOG_2PI
+        return e_step_terms(be, cov, params["means"], params["prec_chol"], log_const, self.dtype)

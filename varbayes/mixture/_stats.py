@@ -10,9 +10,13 @@ plus two scalars for the bound: sum_n log sum_k rho_nk and the entropy of
 q(Z), -sum_nk r_nk log r_nk (Bishop (2006), eqs. 9.26-9.27, 10.51-10.53).
 
 All of them are sums over rows, so the statistics of two chunks add up to the
-statistics of both: :class:`GaussianStats` supports ``+``.  A fit therefore
-streams X through fixed-size chunks (bounded extra memory), and the same code
-serves online or distributed fits.
+statistics of both: :class:`GaussianStats` supports ``+``.  The local steps
+here (:func:`e_step`, :func:`moments_step`, :func:`means_step`) are pure
+functions of one chunk, its sample weights and broadcast parameters; the
+executor (:mod:`varbayes._execution`) maps them over the chunks and sums, so
+a fit streams X through fixed-size chunks (bounded extra memory), and the
+same code serves online or distributed fits.  With sample weights w_n, every
+sum above weighs row n by w_n (integer weights are repeated rows).
 
 Moments are taken about a point o_k per component (in a fit, its current
 centre), with the residuals x_n - o_k formed before any product: nothing is
@@ -24,9 +28,9 @@ what cancellation scales with (an outlier at 1e20 moves the mean to 5e17 and
 wipes out every inlier).  The scatter about the new centre m_k then follows
 exactly as S_k - N_k (m_k - o_k)(m_k - o_k)^T (:meth:`GaussianStats.scatter`),
 a small correction because o_k is near m_k.  Without given origins (the
-initial responsibilities), :func:`accumulate` first takes the resp-weighted
-means in float64 and then the moments about them: the classic two-pass
-algorithm.  Per-chunk arithmetic runs in the dtype of X; the origins are
+initial responsibilities), :func:`initial_stats` first takes the
+resp-weighted means in float64 and then the moments about them: the classic
+two-pass algorithm.  Per-chunk arithmetic runs in the dtype of X; the origins are
 split into a part in that dtype and a remainder (:func:`split_centers`), so
 float32 residuals are taken about the float64 centre; the chunk sums are
 accumulated in float64.
@@ -35,11 +39,12 @@ accumulated in float64.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from .._backend import Backend
+from .._execution import chunk_slices  # noqa: F401  (re-exported for the tests)
 from ._covariance import Covariance, residuals, split_centers
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
@@ -53,12 +58,6 @@ def auto_chunk_size(be: Backend, n_samples: int, n_components: int, n_features: 
     per_row = itemsize * (3 * n_components * n_features + 4 * n_components + 2 * n_features)
     rows = CHUNK_BYTES[be.name] // per_row
     return int(min(max(rows, 64), max(n_samples, 1)))
-
-
-def chunk_slices(n_samples: int, chunk_size: int) -> Iterator[slice]:
-    """Consecutive row slices of at most ``chunk_size`` rows."""
-    for start in range(0, n_samples, chunk_size):
-        yield slice(start, min(start + chunk_size, n_samples))
 
 
 @dataclass
@@ -79,8 +78,8 @@ class GaussianStats:
         (for EM: the log-likelihood).
     entropy : 0-d array
         sum_n H[q(z_n)] = -sum_nk r_nk log r_nk.
-    n_samples : int
-        Number of rows summed.
+    n_samples : float
+        The total sample weight summed (the number of rows when unweighted).
     origin : array of shape (K, d)
         Each component's point about which its moments are taken (float64);
         statistics add only with the same origins.
@@ -97,7 +96,7 @@ class GaussianStats:
     second: Any
     log_norm: Any
     entropy: Any
-    n_samples: int
+    n_samples: float
     origin: Any
     dtype: Any = np.dtype(np.float64)
     rounding: float = 0.0
@@ -114,7 +113,7 @@ class GaussianStats:
             log_norm=self.log_norm + other.log_norm,
             entropy=self.entropy + other.entropy,
             n_samples=self.n_samples + other.n_samples,
-            rounding=max(self.rounding, other.rounding) + float(np.finfo(np.float64).eps),
+            rounding=max(self.rounding, other.rounding) + 3.0 * float(np.finfo(np.float64).eps),
         )
 
     def mean(self, counts: Any) -> Any:
@@ -134,102 +133,171 @@ def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-#: A chunk evaluator: (the chunk's Residuals or None, row slice) ->
-#: (resp, log_norm rows or None, entropy or None).
-RespFn = Callable[[Any, slice], tuple[Any, Any, Any]]
-
-
-def accumulate(
-    be: Backend,
-    cov: Covariance,
-    X: Any,
-    chunk_size: int,
-    resp_fn: RespFn,
-    origin: Any = None,
+def chunk_stats(
+    be: Backend, cov: Covariance, R: Any, resp: Any, weights: Any, origin: Any, log_norm: Any = None, entropy: Any = None
 ) -> GaussianStats:
-    """Stream X through chunks, summing the statistics of the responsibilities.
+    """The statistics of one chunk from its residuals about ``origin`` and its responsibilities.
 
-    Parameters
-    ----------
-    be : Backend
-    cov : Covariance
-        Decides which second moment is accumulated.
-    X : array of shape (n, d)
-        The data on the backend's device.
-    chunk_size : int
-        Rows per chunk.
-    resp_fn : callable
-        ``resp_fn(R, rows)`` returns the chunk's responsibilities (rows, K),
-        the per-row log normaliser or None, and the chunk's entropy or None;
-        ``R`` (:class:`Residuals`) holds the chunk's residuals about the
-        origins (the E-step's densities need exactly these).
-    origin : array of shape (K, d), optional
-        Per-component points (float64) about which the moments are taken.
-        When None, a first pass takes the resp-weighted means (in float64)
-        as the origins, and ``resp_fn`` is called twice for each chunk, the
-        first time with ``R=None``: it must give the same responsibilities
-        both times.
+    ``weights`` (rows,) or None multiply each row; ``log_norm`` and ``entropy``
+    are per-row arrays (or None), summed with the same weights.  Sums in the
+    chunk run in its dtype, the totals are float64.
+
+    Rounding (Higham (2002), sec. 3.1): each product of residuals carries the
+    residuals' rounding (2 eps_x), the chunk's sum of m terms gamma_m =
+    m eps_x; with Cauchy-Schwarz, |error_ij| <= gamma sqrt(S_ii S_jj), and the
+    same bound again, twice, for the cross terms of the scatter about a
+    nearby centre: 3 gamma.  Each addition of chunk totals (float64) adds
+    3 eps.
     """
     xp = be.xp
     f64 = xp.float64
-    if origin is None:
-        origin = _weighted_means(be, X, chunk_size, resp_fn)
-    hi, lo = split_centers(xp, origin, X.dtype)
+    rows = resp.shape[0]
+    if weights is not None:
+        resp = resp * weights[:, None].astype(resp.dtype)
+    c_first, c_second = cov.centered_moments(xp, R, resp)
     zero = xp.zeros((), dtype=f64)
-    counts = first = second = None
-    log_norm, entropy = zero, zero
-    for rows in chunk_slices(X.shape[0], chunk_size):
-        R = residuals(xp, X[rows], hi, lo)
-        resp, row_log_norm, chunk_entropy = resp_fn(R, rows)
-        c_first, c_second = cov.centered_moments(xp, R, resp)
-        c_counts = resp.sum(axis=0).astype(f64)
-        c_first, c_second = c_first.astype(f64), c_second.astype(f64)
-        if counts is None:
-            counts, first, second = c_counts, c_first, c_second
-        else:
-            counts += c_counts
-            first += c_first
-            second += c_second
-        if row_log_norm is not None:
-            log_norm = log_norm + row_log_norm.sum(dtype=f64)
-        if chunk_entropy is not None:
-            entropy = entropy + chunk_entropy
-    # Rounding (Higham (2002), sec. 3.1): each product of residuals carries
-    # the residuals' rounding (2 eps_x), a chunk's sum of m terms gamma_m =
-    # m eps_x, the float64 sum over chunks n_chunks eps; with Cauchy-Schwarz,
-    # |error_ij| <= gamma sqrt(S_ii S_jj), and the same bound again, twice,
-    # for the cross terms of the scatter about a nearby centre: 3 gamma.
-    n_chunks = -(-X.shape[0] // chunk_size)
-    eps_x, eps64 = float(np.finfo(X.dtype).eps), float(np.finfo(np.float64).eps)
-    rounding = 3.0 * ((min(chunk_size, X.shape[0]) + 2) * eps_x + n_chunks * eps64)
+
+    def total(values: Any) -> Any:
+        if values is None:
+            return zero
+        values = values.astype(f64)
+        return (values if weights is None else values * weights.astype(f64)).sum()
+
+    n = rows if weights is None else float(be.scalar(weights.sum(dtype=f64)))
+    rounding = 3.0 * (rows + 2) * float(np.finfo(R.D.dtype).eps)
     return GaussianStats(
-        counts, first, second, log_norm, entropy, X.shape[0], origin.astype(f64), np.dtype(X.dtype), rounding
+        resp.sum(axis=0).astype(f64), c_first.astype(f64), c_second.astype(f64), total(log_norm), total(entropy),
+        n, origin, np.dtype(R.D.dtype), rounding,
     )
 
 
-def _weighted_means(be: Backend, X: Any, chunk_size: int, resp_fn: RespFn) -> Any:
-    """sum_n r_nk x_n / sum_n r_nk in float64 (0 for an empty component)."""
+@dataclass(frozen=True)
+class EStepTerms:
+    """What each chunk of an E-step needs (broadcast parameters):
+    log rho_nk = log_const_k - 1/2 ||P_k^T (x_n - c_k)||^2.
+
+    ``origin`` is the float64 centres c_k (the statistics' origins), ``hi``
+    and ``lo`` their split into the dtype of X (:func:`split_centers`);
+    ``prec_chol`` and ``log_const`` are in the dtype of X.
+    """
+
+    cov: Covariance
+    origin: Any
+    hi: Any
+    lo: Any
+    prec_chol: Any
+    log_const: Any
+
+
+def e_step_terms(be: Backend, cov: Covariance, centers: Any, prec_chol: Any, log_const: Any, dtype: Any) -> EStepTerms:
+    """:class:`EStepTerms` for data of ``dtype`` from float64 parameters."""
+    hi, lo = split_centers(be.xp, centers, dtype)
+    return EStepTerms(cov, centers, hi, lo, prec_chol.astype(dtype), log_const.astype(dtype))
+
+
+def log_rho(xp: Any, R: Any, terms: EStepTerms) -> Any:
+    """Unnormalised log responsibilities (rows, K) of a chunk whose residuals
+    about ``terms.origin`` are ``R``."""
+    out = terms.cov.mahalanobis(xp, R, terms.prec_chol)
+    out *= -0.5
+    out += terms.log_const
+    return out
+
+
+def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -> GaussianStats:
+    """The local step of a mixture: responsibilities of a chunk, and their statistics.
+
+    Moments are taken about the current centres, whose residuals the
+    densities need anyway (see the module docstring).
+    """
+    R = residuals(be.xp, Xc, terms.hi, terms.lo)
+    resp, log_norm, entropy = normalize_log_rho(be, log_rho(be.xp, R, terms))
+    return chunk_stats(be, terms.cov, R, resp, weights, terms.origin, log_norm, entropy)
+
+
+#: Responsibilities of the rows at given positions: (chunk, rows) -> (rows, K).
+RespFn = Callable[[Any, slice], Any]
+
+
+@dataclass
+class _WeightedSums:
+    """sum_n w_n r_nk and sum_n w_n r_nk x_n (float64): additive."""
+
+    counts: Any
+    total: Any
+
+    def __add__(self, other: "_WeightedSums") -> "_WeightedSums":
+        return _WeightedSums(self.counts + other.counts, self.total + other.total)
+
+
+def means_step(Xc: Any, weights: Any, rows: slice, be: Backend, resp_fn: RespFn) -> _WeightedSums:
+    """Local step of the first pass: resp-weighted sums, in float64."""
+    f64 = be.xp.float64
+    resp = resp_fn(Xc, rows).astype(f64)
+    if weights is not None:
+        resp = resp * weights[:, None].astype(f64)
+    return _WeightedSums(resp.sum(axis=0), resp.T @ Xc.astype(f64))
+
+
+def moments_step(
+    Xc: Any, weights: Any, rows: slice, be: Backend, cov: Covariance, resp_fn: RespFn, origin: Any, hi: Any, lo: Any
+) -> GaussianStats:
+    """Local step of the second pass: the moments of given responsibilities about ``origin``."""
+    R = residuals(be.xp, Xc, hi, lo)
+    return chunk_stats(be, cov, R, resp_fn(Xc, rows), weights, origin)
+
+
+def initial_stats(
+    executor: Any, be: Backend, cov: Covariance, X: Any, sample_weight: Any, resp_fn: RespFn, origin: Any = None
+) -> GaussianStats:
+    """The statistics of given responsibilities: two passes (the weighted
+    means, then the moments about them), or one about a given ``origin``.
+
+    ``resp_fn`` must give the same responsibilities on both passes.
+    """
     xp = be.xp
-    f64 = xp.float64
-    counts = total = None
-    for rows in chunk_slices(X.shape[0], chunk_size):
-        resp = resp_fn(None, rows)[0].astype(f64)
-        c_counts, c_total = resp.sum(axis=0), resp.T @ X[rows].astype(f64)
-        counts, total = (c_counts, c_total) if counts is None else (counts + c_counts, total + c_total)
-    safe = xp.where(counts > 0, counts, 1.0)
-    return total / safe[:, None]
+    if origin is None:
+        sums = executor.map_sum(means_step, X, sample_weight, be, resp_fn)
+        origin = sums.total / xp.where(sums.counts > 0, sums.counts, 1.0)[:, None]
+    hi, lo = split_centers(xp, origin, X.dtype)
+    return executor.map_sum(moments_step, X, sample_weight, be, cov, resp_fn, origin, hi, lo)
+
+
+def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: Any, origin: Any = None) -> GaussianStats:
+    """Statistics of responsibilities given chunk by chunk, in-process.
+
+    ``resp_fn(R, rows)`` returns (resp, per-row log normaliser or None,
+    entropy or None), ``R`` being the chunk's residuals about the origins
+    (None on the first of two passes, when ``origin`` is None).  A helper
+    over :func:`initial_stats` for tests and one-off passes.
+    """
+    from .._execution import ChunkExecutor
+
+    xp = be.xp
+    executor = ChunkExecutor(chunk_size)
+    if origin is None:
+        sums = executor.map_sum(means_step, X, None, be, lambda Xc, rows: resp_fn(None, rows)[0])
+        origin = sums.total / xp.where(sums.counts > 0, sums.counts, 1.0)[:, None]
+    hi, lo = split_centers(xp, origin, X.dtype)
+
+    def step(Xc, weights, rows):
+        R = residuals(xp, Xc, hi, lo)
+        resp, log_norm, entropy = resp_fn(R, rows)
+        return chunk_stats(be, cov, R, resp, weights, origin, log_norm, entropy)
+
+    return executor.map_sum(step, X, None)
 
 
 def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
     """Responsibilities from unnormalised log weights (Bishop (2006), eq. 10.49).
 
-    Returns ``(resp, log_norm, entropy)`` where ``log_norm`` is the per-row
-    logsumexp, ``resp = exp(log_rho - log_norm)`` and ``entropy`` is the chunk's
-    -sum r log r in float64.  ``log_rho`` is overwritten with log r.
+    Returns ``(resp, log_norm, entropy)``: the per-row logsumexp ``log_norm``,
+    ``resp = exp(log_rho - log_norm)`` and the per-row entropy
+    -sum_k r log r in float64.  ``log_rho`` is overwritten with log r.
     """
     xp = be.xp
     resp, log_norm = be.softmax(log_rho, axis=1)
     log_rho -= log_norm[:, None]  # now log r
     # r log r -> 0 as r -> 0: a component of weight 0 has log r = -inf there.
-    entropy = -xp.einsum("nk,nk->", resp, xp.where(resp > 0, log_rho, 0)).astype(xp.float64)
+    entropy = -xp.einsum("nk,nk->n", resp, xp.where(resp > 0, log_rho, 0)).astype(xp.float64)
     return resp, log_norm, entropy

@@ -1,0 +1,196 @@
+"""One fit loop for every conjugate model: coordinate ascent on the ELBO.
+
+A model is fitted by sweeps of the same shape (the variational core of the
+design)::
+
+    stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
+    record model.bound(params, stats, model.local_name)
+    for name, update in model.global_updates():
+        params, allowance = update(params, stats)     # the exact maximiser in that factor
+        record model.bound(params, stats, name)       # when model.record_each_update
+
+The *local step* maps one chunk of rows (and its weights) to additive
+expected sufficient statistics and the chunk's share of the bound; the
+*global updates* are named coordinate updates of q over the global
+parameters, each an ascent step (EM: q over the parameters a point mass, the
+M-step its one update); ``bound`` gives the ELBO per sample with its terms.
+An update that maximises a penalised bound (e.g. ``reg_covar``) returns the
+decrease of the bound itself that the penalty permits; it goes with the next
+record.  Nothing passes between the hooks except what they return.
+
+The loop owns ``n_init``, warm starts, convergence, verbosity, the non-finite
+check and the :class:`~varbayes.ELBOTracker`; it knows nothing of the models.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .._elbo import ELBOTracker
+
+__all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "fit_loop"]
+
+NON_FINITE_MESSAGE = (
+    "The evidence lower bound became non-finite at iteration {n_iter}, so the "
+    "parameters are unusable. Try float64 input, a larger reg_covar, or "
+    "scaling the input data."
+)
+
+
+class NonFiniteBoundError(ValueError):
+    """The bound became NaN or infinite: the parameters are unusable."""
+
+
+@dataclass
+class Bound:
+    """The ELBO per sample after one step, its named terms, and a bound on its
+    rounding error beyond the tracker's relative tolerance (see
+    :meth:`ELBOTracker.record`)."""
+
+    value: float
+    terms: dict = field(default_factory=dict)
+    error: float = 0.0
+
+
+#: A global update: (params, stats) -> (new params, permitted decrease of the bound).
+Update = Callable[[Any, Any], tuple[Any, float]]
+
+
+class ConjugateModel(ABC):
+    """The hooks :func:`fit_loop` calls (see the module docstring)."""
+
+    #: Label of the record after the local step.
+    local_name: str = "local"
+    #: Record the bound after every global update, not only after the local step.
+    record_each_update: bool = False
+
+    @abstractmethod
+    def initialize(self, executor: Any, X: Any, sample_weight: Any, random_state: np.random.RandomState) -> Any:
+        """Initial global parameters."""
+
+    @abstractmethod
+    def local_params(self, params: Any) -> tuple:
+        """What every chunk needs from the global parameters (broadcast to the local step)."""
+
+    @abstractmethod
+    def local_step(self, X: Any, sample_weight: Any, rows: slice, *broadcast: Any) -> Any:
+        """Additive statistics of one chunk: a pure function of its arguments."""
+
+    @abstractmethod
+    def global_updates(self) -> list[tuple[str, Update]]:
+        """The named coordinate updates of one sweep, in order."""
+
+    @abstractmethod
+    def bound(self, params: Any, stats: Any, step: str) -> Bound:
+        """The ELBO per sample of ``params`` with the local factors behind ``stats``."""
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit_loop`: the best initialisation's state."""
+
+    params: Any
+    stats: Any
+    bound: float
+    converged: bool
+    n_iter: int
+    bounds: list
+    tracker: ELBOTracker
+    progress: tuple  # (iterations run over the whole warm-started run, L_1)
+
+
+def fit_loop(
+    model: ConjugateModel,
+    executor: Any,
+    X: Any,
+    sample_weight: Any = None,
+    *,
+    n_init: int = 1,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    random_state: np.random.RandomState,
+    warm_params: Any = None,
+    progress: tuple = (0, None),
+    rtol: float = 1e-9,
+    verbose: int = 0,
+    verbose_interval: int = 10,
+    name: str | None = None,
+) -> FitResult:
+    """Fit ``model`` by coordinate ascent; keep the best of ``n_init`` starts.
+
+    Convergence: from the second iteration of the whole run on, the last gain
+    relative to the gain since the first iteration,
+    |L_t - L_{t-1}| <= tol |L_t - L_1|, and not a decrease beyond rounding.
+    With ``warm_params`` (a warm start: one start, from them), ``progress``
+    carries (iterations run, L_1) of the fits before, so that a run cut into
+    many calls stops where one long call would.
+    """
+    best: FitResult | None = None
+    for init in range(1 if warm_params is not None else n_init):
+        if verbose:
+            print(f"Initialization {init}")
+        start = time.perf_counter()
+        tracker = ELBOTracker(monotone=True, rtol=rtol, name=name)
+        params = model.initialize(executor, X, sample_weight, random_state) if warm_params is None else warm_params
+        done, reference = (0, None) if warm_params is None else progress
+
+        def local_pass(params: Any, n_iter: int, allowance: float) -> tuple[Any, float]:
+            stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
+            record = model.bound(params, stats, model.local_name)
+            if not np.isfinite(record.value):
+                # Never hand back NaN parameters: the caller keeps its state.
+                raise NonFiniteBoundError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
+            tracker.record(record.value, model.local_name, record.terms, allowance=allowance, error=record.error)
+            return stats, record.value
+
+        stats, bound = local_pass(params, 0, 0.0)
+        bounds: list[float] = []
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, max_iter + 1):
+            prev = bound
+            allowance = 0.0
+            for step, update in model.global_updates():
+                params, permitted = update(params, stats)
+                allowance += permitted
+                if model.record_each_update:
+                    record = model.bound(params, stats, step)
+                    tracker.record(record.value, step, record.terms, allowance=allowance, error=record.error)
+                    allowance = 0.0
+            stats, bound = local_pass(params, n_iter, allowance)
+            bounds.append(bound)
+            change = bound - prev
+            if verbose and n_iter % verbose_interval == 0:
+                if verbose >= 2:
+                    print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
+                else:
+                    print(f"  Iteration {n_iter}")
+            if done + n_iter == 1:
+                reference = bound
+            # The last gain relative to the gain since the first iteration:
+            # free of the bound's scale and additive constants, and of the
+            # first jump away from a poor start.  A decrease beyond rounding
+            # is never convergence.  tol = 0 runs max_iter iterations (as
+            # scikit-learn); an exact fixed point converges for any tol > 0.
+            if (
+                done + n_iter >= 2
+                and tol > 0
+                and abs(change) <= tol * abs(bound - reference)
+                and change >= -tracker.tolerance(prev)
+            ):
+                converged = True
+                break
+        if verbose:
+            state = "converged" if converged else "did not converge"
+            if verbose >= 2:
+                print(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
+            else:
+                print(f"Initialization {state}.")
+        if best is None or bound > best.bound:
+            best = FitResult(params, stats, bound, converged, n_iter, bounds, tracker, (done + n_iter, reference))
+    return best
