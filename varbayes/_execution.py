@@ -48,7 +48,10 @@ class ChunkExecutor:
         total = None
         for Xc, wc, rows in self._chunks(X, sample_weight):
             part = step(Xc, wc, rows, *broadcast)
-            total = part if total is None else total + part
+            if total is None:
+                total = part
+            else:
+                total += part  # in place where the statistics allow it (each part is fresh)
         return total
 
     def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any) -> Any:

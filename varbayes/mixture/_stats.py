@@ -116,6 +116,20 @@ class GaussianStats:
             rounding=max(self.rounding, other.rounding) + 3.0 * float(np.finfo(np.float64).eps),
         )
 
+    def __iadd__(self, other: "GaussianStats") -> "GaussianStats":
+        """In place, for the executor's running sum (its first term is a chunk's own arrays)."""
+        mine, theirs = self.origin, other.origin
+        if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
+            raise ValueError("Cannot add statistics computed with different origins.")
+        self.counts += other.counts
+        self.first += other.first
+        self.second += other.second
+        self.log_norm = self.log_norm + other.log_norm
+        self.entropy = self.entropy + other.entropy
+        self.n_samples = self.n_samples + other.n_samples
+        self.rounding = max(self.rounding, other.rounding) + 3.0 * float(np.finfo(np.float64).eps)
+        return self
+
     def mean(self, counts: Any) -> Any:
         """Resp-weighted means: o_k + s_k / counts_k.
 
