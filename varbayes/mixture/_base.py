@@ -14,6 +14,8 @@ once a fit has succeeded, so an error half way leaves the estimator as it was.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import numbers
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -38,11 +40,12 @@ from .._validation import (
     checking_parameters_of,
     unchanged_on_error,
 )
-from ..vi import ConjugateModel, fit_loop
+from ..vi import ConjugateModel, OnlineState, fit_loop, online_steps
 from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
 from ._stats import EStepTerms, GaussianStats, auto_chunk_size, e_step, initial_stats, log_rho, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+LEARNING_METHODS = ("batch", "online")
 
 #: Relative tolerance of the monotone-ascent check, by dtype of X.
 ASCENT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
@@ -86,11 +89,26 @@ class MixtureModel(ConjugateModel):
     local_step = staticmethod(e_step)
 
     def initialize(self, executor: Any, X: Any, sample_weight: Any, random_state: np.random.RandomState) -> dict:
+        return self.initialize_with_stats(executor, X, sample_weight, random_state)[0]
+
+    def initialize_with_stats(
+        self, executor: Any, X: Any, sample_weight: Any, random_state: np.random.RandomState
+    ) -> tuple[dict, GaussianStats | None]:
+        """Initial parameters and the statistics of the initial responsibilities
+        they came from (None when every initial value is given)."""
         stats = None
         if self.needs_initial_resp():
             resp_fn = initial_resp_fn(self.be, X, sample_weight, self.cov.K, self.init_params, random_state)
             stats = initial_stats(executor, self.be, self.cov, X, sample_weight, resp_fn)
-        return self.initial_params(stats)
+        return self.initial_params(stats), stats
+
+    # -- the stochastic steps' hooks (see varbayes.vi._stochastic) ---------------
+    @staticmethod
+    def scale_stats(stats: GaussianStats, factor: float) -> GaussianStats:
+        return stats.scaled(factor)
+
+    def blend_stats(self, running: GaussianStats, new: GaussianStats, rho: float) -> GaussianStats:
+        return running.blend(self.be.xp, self.cov, new, rho)
 
     # -- the model's own -------------------------------------------------------
     @abstractmethod
@@ -216,6 +234,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         verbose_interval: int,
         device: str,
         chunk_size: int | None,
+        learning_method: str = "batch",
+        learning_offset: float = 10.0,
+        learning_decay: float = 0.7,
+        batch_size: int = 1024,
+        total_samples: float = 1e6,
     ) -> None:
         self.n_components = n_components
         self.tol = tol
@@ -229,6 +252,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.verbose_interval = verbose_interval
         self.device = device
         self.chunk_size = chunk_size
+        self.learning_method = learning_method
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
+        self.batch_size = batch_size
+        self.total_samples = total_samples
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -259,7 +287,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return {"n_components": self.n_components, "covariance_type": self.covariance_type}
 
     # ------------------------------------------------------------ validation
-    def _check_parameters(self, X: Any) -> None:
+    def _check_parameters(self, X: Any, initialising: bool = True) -> None:
         check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
         check_scalar(self.tol, "tol", numbers.Real, low=0.0)
         check_scalar(self.reg_covar, "reg_covar", numbers.Real, low=0.0)
@@ -273,7 +301,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         check_scalar(self.verbose_interval, "verbose_interval", numbers.Integral, low=1)
         check_option(self.device, "device", DEVICES)
         check_scalar(self.chunk_size, "chunk_size", numbers.Integral, low=1, allow_none=True)
-        if X.shape[0] < self.n_components:
+        check_option(self.learning_method, "learning_method", LEARNING_METHODS)
+        check_scalar(self.learning_offset, "learning_offset", numbers.Real, low=0.0)
+        # Robbins-Monro: sum rho_t = inf and sum rho_t^2 < inf.
+        check_scalar(self.learning_decay, "learning_decay", numbers.Real, low=0.5, high=1.0, include_low=False)
+        check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
+        check_scalar(self.total_samples, "total_samples", numbers.Real, low=0.0, include_low=False)
+        if initialising and X.shape[0] < self.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = "
                 f"{self.n_components}, n_samples = {X.shape[0]}. Reduce "
@@ -322,13 +356,134 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             be = get_backend(self.device, X)
             X = be.asarray(X)
             sample_weight = None if sample_weight is None else be.asarray(sample_weight)
+            fit = self._fit_online if self.learning_method == "online" else self._fit
             try:
-                result = self._fit(be, X, sample_weight, do_init)
+                result = fit(be, X, sample_weight, do_init)
             except NotPositiveDefiniteError:
                 raise ValueError(SINGULAR_MESSAGE) from None
         for name, value in result.items():
             setattr(self, name, value)
         return self
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "BaseMixture":
+        """One stochastic step per minibatch of X (``batch_size`` rows), continuing the stream.
+
+        Stochastic VI (BayesianGaussianMixture) or stepwise online EM
+        (GaussianMixture), as ``learning_method='online'`` does in ``fit``
+        (see the class docstring): each minibatch's statistics are scaled to
+        ``total_samples`` rows and averaged into the running statistics with
+        weight rho_t = (learning_offset + t)^(-learning_decay), then the global
+        parameters are updated from them.  The first call initialises from its
+        first minibatch (``init_params``) and fixes ``n_features_in_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        fitted = hasattr(self, "_online_state")
+        with unchanged_on_error(self):
+            if fitted:
+                check_warm_start(self, self._structure())
+            X = check_data(self, X, reset=not fitted, ensure_min_samples=1)
+            sample_weight = check_sample_weight(sample_weight, X)
+            with checking_parameters_of(self):
+                self._check_parameters(X, initialising=not fitted)
+                if not fitted and self.batch_size < self.n_components:
+                    raise ValueError(
+                        f"batch_size ({self.batch_size}) must be >= n_components ({self.n_components}): "
+                        "the first minibatch initialises every component."
+                    )
+            be = get_backend(self.device, X)
+            X = be.asarray(X)
+            sample_weight = None if sample_weight is None else be.asarray(sample_weight)
+            try:
+                result = self._stream(be, X, sample_weight, fitted, float(self.total_samples), epochs=1, full_pass=False)
+            except NotPositiveDefiniteError:
+                raise ValueError(SINGULAR_MESSAGE) from None
+        for name, value in result.items():
+            setattr(self, name, value)
+        return self
+
+    def _fit_online(self, be: Backend, X: Any, sample_weight: Any, do_init: bool) -> dict:
+        if self.batch_size < self.n_components:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be >= n_components ({self.n_components}): "
+                "the first minibatch initialises every component."
+            )
+        total = float(X.shape[0] if sample_weight is None else be.scalar(sample_weight.sum(dtype=be.xp.float64)))
+        continues = not do_init and hasattr(self, "_online_state")
+        return self._stream(be, X, sample_weight, continues, total, epochs=self.max_iter, full_pass=True)
+
+    def _stream(
+        self, be: Backend, X: Any, sample_weight: Any, continues: bool, total: float, epochs: int, full_pass: bool
+    ) -> dict:
+        """Minibatch passes over X (stochastic VI or online EM), then the attributes.
+
+        With ``full_pass`` (``fit``), each epoch ends with the full-data bound
+        (one more pass over X, recorded as step 'epoch'), which judges
+        convergence as in a batch fit and gives ``lower_bound_``; without
+        (``partial_fit``), ``lower_bound_`` is the last minibatch's estimate.
+        """
+        cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
+        executor = ChunkExecutor(self._chunk_rows(be, X))
+        model = self._model(be, cov, executor, X, sample_weight) if not continues else self._fitted_model(be, cov, X.dtype)
+        random_state = check_random_state(self.random_state)
+        state = None
+        if continues:
+            running, n_steps = self._online_state
+            tracker = copy.deepcopy(self.elbo_)
+            state = OnlineState(self._attributes_to_params(model), _stats_to_device(be, running), n_steps, tracker)
+        settings = dict(batch_size=int(self.batch_size), total_samples=total, learning_offset=float(self.learning_offset),
+                        learning_decay=float(self.learning_decay), random_state=random_state, name=type(self).__name__)
+        done, reference = getattr(self, "_convergence", (0, None)) if continues else (0, None)
+        bounds: list[float] = []
+        converged = False
+        epoch = 0
+        stats = None
+        for epoch in range(1, max(epochs, 1) + 1):
+            first = len(state.tracker) if state is not None else 0
+            state = online_steps(model, executor, X, sample_weight, state, **settings)
+            if not full_pass:
+                bounds = list(state.tracker.values[first:])
+                break
+            stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(state.params))
+            record = model.bound(state.params, stats, model.local_name)
+            if not np.isfinite(record.value):
+                raise ValueError("The evidence lower bound became non-finite after an epoch of the online fit.")
+            prev = bounds[-1] if bounds else None
+            bounds.append(record.value)
+            state.tracker.record(record.value, "epoch", record.terms)
+            if done + epoch == 1:
+                reference = record.value
+            if (prev is not None and self.tol > 0 and done + epoch >= 2
+                    and abs(record.value - prev) <= self.tol * abs(record.value - reference)):
+                converged = True
+                break
+        if full_pass and not converged and self.max_iter > 0:
+            warnings.warn(
+                "The online fit did not converge in max_iter epochs. Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        if stats is None:  # partial_fit: the running statistics stand for the data set
+            stats = state.running
+        attributes = self._params_to_attributes(model, state.params, stats, np.dtype(X.dtype))
+        attributes.update(
+            converged_=converged,
+            n_iter_=epoch if full_pass else state.n_steps,
+            lower_bound_=bounds[-1],
+            lower_bounds_=bounds,
+            elbo_=state.tracker,
+            _fitted_structure=self._structure(),
+            _convergence=(done + epoch, reference) if full_pass else (0, None),
+            _online_state=(_stats_to_host(be, state.running), state.n_steps),
+        )
+        return attributes
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit the model and return the most likely component of each sample.
@@ -471,3 +626,14 @@ def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStep
     if what == "log_norm":
         return be.logsumexp(lr, axis=1)
     return normalize_log_rho(be, lr)[0]
+
+
+def _stats_to_host(be: Backend, stats: GaussianStats) -> GaussianStats:
+    """The running statistics with NumPy arrays (kept as a fitted attribute)."""
+    host = {f.name: be.to_host(getattr(stats, f.name)) for f in dataclasses.fields(stats)}
+    return GaussianStats(**host)
+
+
+def _stats_to_device(be: Backend, stats: GaussianStats) -> GaussianStats:
+    arrays = ("counts", "first", "second", "log_norm", "entropy", "origin")
+    return dataclasses.replace(stats, **{name: be.asarray(getattr(stats, name)) for name in arrays})

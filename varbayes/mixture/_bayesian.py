@@ -153,6 +153,18 @@ class BayesianGaussianMixture(BaseMixture):
         Record the bound after every factor update instead of once per
         iteration.
 
+    learning_method : {'batch', 'online'}, default='batch'
+        'online' is stochastic variational inference (Hoffman et al. 2013):
+        minibatch statistics scaled to the data set, averaged into running
+        statistics with weight rho_t, on which the natural parameters of
+        q(pi) and q(mu, Lambda) depend linearly, so the average is the
+        natural-gradient step.  See :class:`GaussianMixture` for this and the
+        next four parameters.
+    learning_offset : float, default=10.0
+    learning_decay : float, default=0.7
+    batch_size : int, default=1024
+    total_samples : float, default=1e6
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -222,6 +234,11 @@ class BayesianGaussianMixture(BaseMixture):
         device: str = "auto",
         chunk_size: int | None = None,
         elbo_per_update: bool = False,
+        learning_method: str = "batch",
+        learning_offset: float = 10.0,
+        learning_decay: float = 0.7,
+        batch_size: int = 1024,
+        total_samples: float = 1e6,
     ) -> None:
         super().__init__(
             n_components=n_components,
@@ -236,6 +253,11 @@ class BayesianGaussianMixture(BaseMixture):
             verbose_interval=verbose_interval,
             device=device,
             chunk_size=chunk_size,
+            learning_method=learning_method,
+            learning_offset=learning_offset,
+            learning_decay=learning_decay,
+            batch_size=batch_size,
+            total_samples=total_samples,
         )
         self.covariance_type = covariance_type
         self.weight_concentration_prior_type = weight_concentration_prior_type

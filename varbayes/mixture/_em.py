@@ -111,6 +111,32 @@ class GaussianMixture(BaseMixture):
         the size of X at its peak), and 'k-means++' keeps a distance per
         sample; 'random' and 'random_from_data' need nothing beyond a chunk.
 
+    learning_method : {'batch', 'online'}, default='batch'
+        'batch' runs the exact coordinate ascent over all of X per iteration;
+        'online' runs minibatch steps (see :meth:`partial_fit`): each
+        minibatch's statistics, scaled to the data set, are averaged into
+        running statistics with weight rho_t, and the global parameters are
+        updated from them.  ``max_iter`` then counts epochs (passes over X),
+        each ended by one full-data pass for the bound (``elbo_`` step
+        'epoch'; the minibatches' estimates are steps 'minibatch'), which
+        judges convergence; ``n_init`` is not used.  As scikit-learn's
+        ``LatentDirichletAllocation``.
+    learning_offset : float, default=10.0
+        tau_0 >= 0 of rho_t = (tau_0 + t)^(-kappa): a larger value damps the
+        early steps, whose minibatch estimates are the noisiest (scikit-learn
+        LDA's default).  0 makes the first step replace the initial statistics.
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1]: the range where the steps satisfy Robbins-Monro
+        (sum rho = inf, sum rho^2 < inf); 0.7 is scikit-learn LDA's default.
+    batch_size : int, default=1024
+        Rows per minibatch of the online steps; at least ``n_components`` (the
+        first minibatch initialises every component).  1024 rows give each of
+        tens of components enough rows per step for a useful estimate.
+    total_samples : float, default=1e6
+        The size of the data set a stream of :meth:`partial_fit` calls stands
+        for: each minibatch's statistics are scaled to it (``fit`` uses the
+        total sample weight of X instead).
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -174,6 +200,11 @@ class GaussianMixture(BaseMixture):
         verbose_interval: int = 10,
         device: str = "auto",
         chunk_size: int | None = None,
+        learning_method: str = "batch",
+        learning_offset: float = 10.0,
+        learning_decay: float = 0.7,
+        batch_size: int = 1024,
+        total_samples: float = 1e6,
     ) -> None:
         super().__init__(
             n_components=n_components,
@@ -188,6 +219,11 @@ class GaussianMixture(BaseMixture):
             verbose_interval=verbose_interval,
             device=device,
             chunk_size=chunk_size,
+            learning_method=learning_method,
+            learning_offset=learning_offset,
+            learning_decay=learning_decay,
+            batch_size=batch_size,
+            total_samples=total_samples,
         )
         self.covariance_type = covariance_type
         self.weights_init = weights_init

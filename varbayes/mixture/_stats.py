@@ -130,6 +130,42 @@ class GaussianStats:
         self.rounding = max(self.rounding, other.rounding) + 3.0 * float(np.finfo(np.float64).eps)
         return self
 
+    def scaled(self, factor: float) -> "GaussianStats":
+        """Every sum times ``factor`` (a minibatch standing in for the data set)."""
+        return replace(
+            self, counts=self.counts * factor, first=self.first * factor, second=self.second * factor,
+            log_norm=self.log_norm * factor, entropy=self.entropy * factor, n_samples=self.n_samples * factor,
+        )
+
+    def blend(self, xp: Any, cov: Covariance, other: "GaussianStats", rho: float) -> "GaussianStats":
+        """(1 - rho) self + rho other: the running average of stochastic VI and
+        online EM.
+
+        The average of the raw sums (N_k, sum r x, sum r x x^T), on which the
+        natural parameters depend linearly, formed without them: each side's
+        means and scatters about its means, then the scatter about the common
+        mean by the parallel-variance formula (Chan, Golub & LeVeque (1979)),
+        so statistics about different origins combine without cancellation.
+        The result has its origins at the blended means.
+        """
+        a, b = 1.0 - rho, rho
+        means_a, means_b = self.mean(_nonzero(xp, self.counts)), other.mean(_nonzero(xp, other.counts))
+        counts = a * self.counts + b * other.counts
+        means = (a * self.counts[:, None] * means_a + b * other.counts[:, None] * means_b) / _nonzero(xp, counts)[:, None]
+        da, db = means_a - means, means_b - means
+        second = (
+            a * self.scatter(xp, cov, means_a)
+            + b * other.scatter(xp, cov, means_b)
+            + cov.weighted_outer(xp, da, da, a * self.counts)
+            + cov.weighted_outer(xp, db, db, b * other.counts)
+        )
+        eps = float(np.finfo(np.float64).eps)
+        return GaussianStats(
+            counts, xp.zeros_like(means), second, a * self.log_norm + b * other.log_norm,
+            a * self.entropy + b * other.entropy, a * self.n_samples + b * other.n_samples, means,
+            self.dtype, max(self.rounding, other.rounding) + 8.0 * eps,
+        )
+
     def mean(self, counts: Any) -> Any:
         """Resp-weighted means: o_k + s_k / counts_k.
 
@@ -141,6 +177,11 @@ class GaussianStats:
         """sum_n r_nk (x_n - c_k)(x_n - c_k)^T about ``centers`` (K, d), in the
         covariance type's shape (Bishop (2006), eq. 9.25)."""
         return cov.scatter(xp, self.second, self.first, self.counts, centers - self.origin)
+
+
+def _nonzero(xp: Any, counts: Any) -> Any:
+    """Counts with 0 replaced by 1: an empty component's mean is its origin."""
+    return xp.where(counts > 0, counts, 1.0)
 
 
 def _host(a: Any) -> np.ndarray:

@@ -1,5 +1,7 @@
 """The model-agnostic variational core: the fit loop every conjugate model shares."""
 
 from ._loop import Bound, ConjugateModel, FitResult, NonFiniteBoundError, fit_loop
+from ._stochastic import OnlineState, online_steps, step_size
 
-__all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "fit_loop"]
+__all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "OnlineState", "fit_loop",
+           "online_steps", "step_size"]
