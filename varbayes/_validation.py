@@ -126,7 +126,8 @@ def check_magnitude(X: Any, dtype: Any, power: int = 2) -> None:
     """Refuse data whose powers would overflow ``dtype`` (one clear error, no warnings)."""
     if X.size == 0:
         return
-    largest = float(abs(X).max())
+    # Two reductions that stream (no |X| temporary: X may be a memmap larger than memory).
+    largest = max(float(X.max()), -float(X.min()))
     limit = max_magnitude(X, dtype, power)
     if largest >= limit:
         name = np.dtype(dtype).name

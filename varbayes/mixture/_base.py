@@ -193,22 +193,23 @@ def initial_resp_fn(
         from sklearn.cluster import KMeans
 
         labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(be.to_host(X), sample_weight=weights).labels_
-    else:
-        if init_params == "random_from_data":
-            indices = random_state.choice(n_samples, size=K, replace=False)
-        else:  # k-means++
-            from sklearn.cluster import kmeans_plusplus
+        labels = be.asarray(labels)
+        eye = xp.eye(K, dtype=dtype)
+        return lambda Xc, rows: eye[labels[rows]]
+    if init_params == "random_from_data":
+        indices = random_state.choice(n_samples, size=K, replace=False)
+    else:  # k-means++
+        from sklearn.cluster import kmeans_plusplus
 
-            _, indices = kmeans_plusplus(be.to_host(X), K, random_state=random_state, sample_weight=weights)
-        labels = np.full(n_samples, -1)
-        labels[indices] = np.arange(K)
-    labels = be.asarray(labels)
-    eye = xp.eye(K, dtype=dtype)
+        _, indices = kmeans_plusplus(be.to_host(X), K, random_state=random_state, sample_weight=weights)
+    # K chosen rows, one per component: no per-row array (X may be a memmap).
+    indices = np.asarray(indices)
 
     def resp_fn(Xc, rows):
-        lab = labels[rows]
-        resp = eye[xp.maximum(lab, 0)]
-        resp *= (lab >= 0)[:, None]
+        resp = xp.zeros((rows.stop - rows.start, K), dtype=dtype)
+        inside = (indices >= rows.start) & (indices < rows.stop)
+        if inside.any():
+            resp[be.asarray(indices[inside] - rows.start), be.asarray(np.flatnonzero(inside))] = 1.0
         return resp
 
     return resp_fn

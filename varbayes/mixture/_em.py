@@ -106,10 +106,13 @@ class GaussianMixture(BaseMixture):
     chunk_size : int, default=None
         Rows per chunk of the passes over X; by default chosen from a working
         memory budget (about 4 MiB on CPU, 256 MiB on GPU), so the extra memory
-        of the EM iterations does not grow with n_samples.  The initialisation
-        may: 'kmeans' runs scikit-learn's KMeans, which copies X (about twice
-        the size of X at its peak), and 'k-means++' keeps a distance per
-        sample; 'random' and 'random_from_data' need nothing beyond a chunk.
+        of the EM iterations does not grow with n_samples, and a fit on an
+        ``np.memmap`` never loads X whole.  The initialisation may: 'kmeans'
+        and 'k-means++' run scikit-learn's, which copy X (about twice the
+        size of X at the peak of KMeans), 'random_from_data' draws
+        scikit-learn's permutation of the rows (n integers), 'random' needs
+        nothing beyond a chunk; an online fit initialises from its first
+        minibatch.
 
     learning_method : {'batch', 'online'}, default='batch'
         'batch' runs the exact coordinate ascent over all of X per iteration;
