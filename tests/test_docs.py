@@ -48,7 +48,7 @@ def test_api_templates_exist_where_sphinx_looks_for_them():
 
 def test_benchmarks_page_includes_the_readme_markers():
     page = (ROOT / "docs" / "benchmarks.md").read_text()
-    for name in ("context", "gmm", "bgmm", "mixture-notes", "vae"):
+    for name in ("context", "gmm", "bgmm", "mixture-notes", "online", "vae"):
         assert f":start-after: <!-- bench-{name}-start -->" in page
         assert f":end-before: <!-- bench-{name}-end -->" in page
 

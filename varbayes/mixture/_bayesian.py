@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 
 from .._backend import Backend, NotPositiveDefiniteError, get_backend
 from .._validation import check_array_param, check_option, check_scalar
-from ..expfam import weight_prior
+from ..expfam import NormalWishart, student_log_pdf, weight_prior
 from ..vi import Bound
 from ._base import BaseMixture, MixtureModel
 from ._covariance import Covariance, get_covariance, residuals, split_centers
@@ -498,7 +498,9 @@ class Priors:
 class CAVI(MixtureModel):
     """Coordinate-ascent mean-field VB for the variational core: q(Z) is the
     local factor (the E-step), q(pi) and q(mu, Lambda) the global updates,
-    each the exact maximiser of the complete ELBO in its factor.
+    each the exact maximiser of the complete ELBO in its factor.  The factors'
+    algebra is :mod:`varbayes.expfam`'s (weights, Normal-Wishart); this class
+    maps the mixture's statistics to it.
     """
 
     def __init__(self, be: Backend, cov: Covariance, reg_covar: float, init_params: str, dtype: Any,
@@ -509,8 +511,8 @@ class CAVI(MixtureModel):
         self.weights = weight_prior(weight_prior_type, priors.alpha0)
         self.record_each_update = bool(per_update)
         self.local_name = "q(Z)" if per_update else "iter"
-        self.W0inv = xp.array(xp.broadcast_to(priors.W0inv, cov.shape))
-        self.P0 = cov.precision_cholesky(be, self.W0inv)
+        W0inv = xp.array(xp.broadcast_to(priors.W0inv, cov.shape))
+        self.gaussian = NormalWishart(be, cov, priors.beta0, priors.m0, W0inv, priors.nu0)
 
     # -- updates ---------------------------------------------------------------
     def initial_params(self, stats: GaussianStats | None) -> dict:
@@ -528,98 +530,52 @@ class CAVI(MixtureModel):
 
     def update_gaussians(self, params: dict, stats: GaussianStats) -> tuple[dict, float]:
         """q(mu, Lambda); reg_covar permits the bound to fall (see ``reg_allowance``)."""
-        xp, cov = self.be.xp, self.cov
         new = {**params, **self.gaussians(stats)}
         allowance = self.reg_allowance(
-            stats,
-            cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"])),
-            cov.scale(xp, new["prec_chol_W"], xp.sqrt(new["dof"])),
+            stats, self.gaussian.expected_precision_chol(params), self.gaussian.expected_precision_chol(new)
         )
         return new, allowance
 
     def gaussians(self, stats: GaussianStats) -> dict:
-        """q(mu_k, Lambda_k) (Bishop eqs. 10.60-10.63)."""
-        be, cov, pr = self.be, self.cov, self.priors
-        xp = be.xp
+        """q(mu_k, Lambda_k) from the statistics, reg_covar N_k added to each scatter."""
+        xp, cov = self.be.xp, self.cov
         nk = self.counts(stats)
-        beta0 = pr.beta0
         xbar = stats.mean(nk)
-        beta = beta0 + nk
-        means = (beta0 * pr.m0 + nk[:, None] * xbar) / beta[:, None]
-        dof = pr.nu0 + cov.pooled(nk)
-        scatter = stats.scatter(xp, cov, xbar)
-        scatter = cov.add_diagonal(xp, scatter, self.reg_covar * cov.pooled(nk))
-        diff = xbar - pr.m0
-        shrink = beta0 * nk / beta
-        scale_inv = self.W0inv + scatter + cov.weighted_outer(xp, diff, diff, shrink)
-        return {
-            "mean_precision": beta,
-            "means": means,
-            "dof": dof,
-            "scale_inv": scale_inv,
-            "prec_chol_W": cov.precision_cholesky_plus_outer(be, self.W0inv + scatter, diff, shrink),
-        }
+        scatter = cov.add_diagonal(xp, stats.scatter(xp, cov, xbar), self.reg_covar * cov.pooled(nk))
+        return self.gaussian.posterior(nk, xbar, scatter)
 
     # -- expectations ----------------------------------------------------------
-    def expected_log_det(self, params: dict) -> Any:
-        """E[log |Lambda_k|] = log |W_k| + f(nu_k) (Bishop eq. 10.65 and analogues)."""
-        return 2.0 * self.cov.log_det(self.be.xp, params["prec_chol_W"]) + self.cov.expected_log_det_const(self.be, params["dof"])
-
     def e_step_terms(self, params: dict) -> EStepTerms:
         """log rho_nk = E[log pi_k] + E[log |Lambda_k|]/2 - d/2 log 2 pi - d/(2 beta_k)
         - nu_k/2 (x_n - m_k)^T W_k (x_n - m_k)   (Bishop eqs. 10.46, 10.64-10.66)."""
         be, cov = self.be, self.cov
-        xp = be.xp
         d = cov.d
         log_const = (
             self.weights.expected_log(be, params["weight_concentration"])
-            + 0.5 * self.expected_log_det(params)
+            + 0.5 * self.gaussian.expected_log_det(params)
             - 0.5 * d * LOG_2PI
             - 0.5 * d / params["mean_precision"]
         )
-        prec_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(params["dof"]))
+        prec_chol = self.gaussian.expected_precision_chol(params)
         return e_step_terms(be, cov, params["means"], prec_chol, log_const, self.dtype)
 
     # -- the bound -------------------------------------------------------------
     def bound(self, params: dict, stats: GaussianStats, step: str) -> Bound:
         """The complete ELBO per sample (Bishop eqs. 10.70-10.77 and analogues), with
         a bound on the rounding of its trace term (see ``MixtureModel.trace_error``)."""
-        be, cov, pr = self.be, self.cov, self.priors
+        be, cov = self.be, self.cov
         xp = be.xp
-        d, n = cov.d, stats.n_samples
-        N = stats.counts
-        beta, dof, beta0, nu0 = params["mean_precision"], params["dof"], pr.beta0, pr.nu0
-        means = params["means"]
-        log_det_W = 2.0 * cov.log_det(xp, params["prec_chol_W"])
-        e_log_det = log_det_W + cov.expected_log_det_const(be, dof)
-        expected_precision_chol = cov.scale(xp, params["prec_chol_W"], xp.sqrt(dof))
-
-        # E[log p(X | Z, mu, Lambda)] (eq. 10.71), the scatter taken about m_k.
-        scatter = stats.scatter(xp, cov, means)
-        expected_loglik = 0.5 * xp.sum(N * (e_log_det - d / beta - d * LOG_2PI)) - 0.5 * cov.trace_product(
-            xp, expected_precision_chol, scatter
-        )
-        # E[log p(Z | pi)] (eq. 10.72).
-        expected_log_pz = xp.sum(N * self.weights.expected_log(be, params["weight_concentration"]))
-        kl_weights = self.weights.kl(be, params["weight_concentration"])
-        # KL(q(mu, Lambda) || p(mu, Lambda)) = E_q(Lambda)[KL of the Gaussians] + KL of the precisions.
-        diff = means - pr.m0
-        kl_means = 0.5 * xp.sum(d * beta0 / beta - d + d * xp.log(beta / beta0)) + 0.5 * cov.trace_product(
-            xp, expected_precision_chol, cov.weighted_outer(xp, diff, diff, xp.full_like(beta, beta0))
-        )
-        log_b = -0.5 * dof * log_det_W + cov.log_norm_const(be, dof)
-        log_b0 = -0.5 * nu0 * 2.0 * cov.log_det(xp, self.P0) + cov.log_norm_const(be, xp.asarray(nu0))
-        kl_precisions = xp.sum(log_b - log_b0 + 0.5 * (dof - nu0) * e_log_det - 0.5 * dof * d) + 0.5 * cov.trace_product(
-            xp, expected_precision_chol, self.W0inv
-        )
+        wc = params["weight_concentration"]
         terms = {
-            "expected_loglik": expected_loglik,
-            "expected_log_pz": expected_log_pz,
-            "kl_weights": kl_weights,
-            "kl_gaussian": kl_means + kl_precisions,
+            # E[log p(X | Z, mu, Lambda)] (eq. 10.71), the scatter taken about m_k.
+            "expected_loglik": self.gaussian.expected_loglik(params, stats.counts, stats.scatter(xp, cov, params["means"])),
+            # E[log p(Z | pi)] (eq. 10.72).
+            "expected_log_pz": xp.sum(stats.counts * self.weights.expected_log(be, wc)),
+            "kl_weights": self.weights.kl(be, wc),
+            "kl_gaussian": self.gaussian.kl(params),
             "entropy_z": stats.entropy,
         }
-        terms = {k: be.scalar(v) / n for k, v in terms.items()}
+        terms = {k: be.scalar(v) / stats.n_samples for k, v in terms.items()}
         value = (
             terms["expected_loglik"]
             + terms["expected_log_pz"]
@@ -627,86 +583,29 @@ class CAVI(MixtureModel):
             - terms["kl_gaussian"]
             + terms["entropy_z"]
         )
-        return Bound(value, terms, error=self.trace_error(stats, expected_precision_chol))
+        return Bound(value, terms, error=self.trace_error(stats, self.gaussian.expected_precision_chol(params)))
 
     # -- the predictive ----------------------------------------------------------
     def new_component_params(self, one: Covariance, params: dict) -> dict:
-        """q of a component beyond K, as a one-component posterior: its factors
-        equal the prior, except that under 'tied' its precision is the shared
-        Lambda, whose q is the posterior (for the stick mass beyond K)."""
-        be, pr = self.be, self.priors
-        xp = be.xp
-        f64 = xp.float64
-        common = {
-            "mean_precision": xp.full(1, pr.beta0, dtype=f64),
-            "means": xp.asarray(pr.m0, dtype=f64)[None],
-        }
-        if one.name == "tied":
-            return {**common, "dof": params["dof"], "prec_chol_W": params["prec_chol_W"]}
-        prior_cov = xp.asarray(pr.W0inv, dtype=f64)[None]
-        return {
-            **common,
-            "dof": xp.full(1, pr.nu0, dtype=f64),
-            "prec_chol_W": one.precision_cholesky(be, prior_cov),
-        }
+        return self.gaussian.prior_component(one, params)
 
     def predictive_terms(self, params: dict) -> list:
         """[(covariance, Student-t constants)] of the K components, and of a new
         component weighted by the stick mass beyond K (the Dirichlet process)."""
         be = self.be
         xp = be.xp
+        split = lambda centres, dtype: split_centers(xp, centres, dtype)  # noqa: E731
         weights, rest = self.weights.expected(be, params["weight_concentration"])
-        parts = [(self.cov, self.student_terms(self.cov, params, xp.log(weights)))]
+        parts = [(self.cov, self.gaussian.student_terms(self.cov, params, xp.log(weights), self.dtype, split))]
         if be.scalar(rest) > 0:
             one = get_covariance(self.cov.name, 1, self.cov.d)
             new = self.new_component_params(one, params)
-            parts.append((one, self.student_terms(one, new, xp.log(rest)[None])))
+            parts.append((one, self.gaussian.student_terms(one, new, xp.log(rest)[None], self.dtype, split)))
         return parts
-
-    def student_terms(self, cov: Covariance, params: dict, log_weight: Any) -> dict:
-        """Per-component constants of the Student-t predictive (Bishop eqs. 10.81-10.82)."""
-        be = self.be
-        xp = be.xp
-        dtype = self.dtype
-        d = cov.d
-        beta = params["mean_precision"]
-        eta, s = cov.student(params["dof"])
-        eta = xp.broadcast_to(xp.asarray(eta, dtype=xp.float64), beta.shape)
-        # Precision of component k's t: s_k beta_k / (1 + beta_k) W_k = factor_k^2 W_k.
-        factor = xp.sqrt(s * beta / (1.0 + beta))
-        group = 1 if cov.factorized else d
-        gammaln = be.gammaln
-        log_norm = (
-            (d / group) * (gammaln(0.5 * (eta + group)) - gammaln(0.5 * eta) - 0.5 * group * xp.log(eta * math.pi))
-            + cov.log_det(xp, params["prec_chol_W"])
-            + d * xp.log(factor)
-        )
-        return {
-            "centers": split_centers(xp, params["means"], dtype),
-            "prec_chol": params["prec_chol_W"].astype(dtype),
-            "factor": factor.astype(dtype),
-            "eta": eta.astype(dtype),
-            "log_const": (log_weight + log_norm).astype(dtype),
-        }
-
-
-def student_log_pdf(xp: Any, cov: Covariance, Xc: Any, t: dict) -> Any:
-    """log w_k + log St(x_n | component k), shape (rows, K)."""
-    R = residuals(xp, Xc, *t["centers"])
-    eta = t["eta"]
-    if cov.factorized:
-        # d univariate ts: each squared residual scaled by its precision.
-        scale = (t["prec_chol"] * t["factor"][:, None]) ** 2 / eta[:, None]
-        q = xp.log1p(R.squared * scale[:, :, None]).sum(axis=1).T
-        power = 0.5 * (eta + 1.0)
-    else:
-        q = xp.log1p(cov.mahalanobis(xp, R, t["prec_chol"]) * (t["factor"] ** 2 / eta))
-        power = 0.5 * (eta + cov.d)
-    return t["log_const"] - power * q
 
 
 def _predictive_step(Xc: Any, weights: Any, rows: slice, be: Backend, parts: list) -> Any:
     """A prediction step: the log posterior predictive density of each row."""
     xp = be.xp
-    log_p = xp.concatenate([student_log_pdf(xp, c, Xc, t) for c, t in parts], axis=1)
+    log_p = xp.concatenate([student_log_pdf(xp, c, residuals(xp, Xc, *t["centers"]), t) for c, t in parts], axis=1)
     return be.logsumexp(log_p, axis=1)
