@@ -40,7 +40,7 @@ from .._validation import (
     checking_parameters_of,
     unchanged_on_error,
 )
-from ..vi import ConjugateModel, OnlineState, fit_loop, online_steps
+from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
 from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
 from ._stats import EStepTerms, GaussianStats, auto_chunk_size, e_step, initial_stats, log_rho, normalize_log_rho
 
@@ -347,19 +347,36 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self
         """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        online = self.learning_method == "online"
+        fit = self._fit_online if online else self._fit
+        return self._checked_call(X, sample_weight, reset=do_init, initialising=True, online=online,
+                                  fit=lambda be, X, w: fit(be, X, w, do_init))
+
+    def _checked_call(self, X: Any, sample_weight: Any, *, reset: bool, initialising: bool, online: bool, fit: Any,
+                      ensure_min_samples: int = 2) -> "BaseMixture":
+        """Validate, then run ``fit(be, X, sample_weight)`` and assign the attributes it returns.
+
+        Shared by ``fit`` and ``partial_fit``.  Every check runs before any
+        work; whatever raises (bad input, a singular covariance, an
+        interrupt) leaves the estimator as it was.
+        """
         with unchanged_on_error(self):
-            if not do_init:
+            if not reset:
                 check_warm_start(self, self._structure())
-            X = check_data(self, X, reset=do_init, ensure_min_samples=2)
+            X = check_data(self, X, reset=reset, ensure_min_samples=ensure_min_samples)
             sample_weight = check_sample_weight(sample_weight, X)
             with checking_parameters_of(self):
-                self._check_parameters(X)
+                self._check_parameters(X, initialising=initialising)
+            if online and initialising and self.batch_size < self.n_components:
+                raise ValueError(
+                    f"batch_size ({self.batch_size}) must be >= n_components ({self.n_components}): "
+                    "the first minibatch initialises every component."
+                )
             be = get_backend(self.device, X)
             X = be.asarray(X)
             sample_weight = None if sample_weight is None else be.asarray(sample_weight)
-            fit = self._fit_online if self.learning_method == "online" else self._fit
             try:
-                result = fit(be, X, sample_weight, do_init)
+                result = fit(be, X, sample_weight)
             except NotPositiveDefiniteError:
                 raise ValueError(SINGULAR_MESSAGE) from None
         for name, value in result.items():
@@ -388,35 +405,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self
         """
         fitted = hasattr(self, "_online_state")
-        with unchanged_on_error(self):
-            if fitted:
-                check_warm_start(self, self._structure())
-            X = check_data(self, X, reset=not fitted, ensure_min_samples=1)
-            sample_weight = check_sample_weight(sample_weight, X)
-            with checking_parameters_of(self):
-                self._check_parameters(X, initialising=not fitted)
-                if not fitted and self.batch_size < self.n_components:
-                    raise ValueError(
-                        f"batch_size ({self.batch_size}) must be >= n_components ({self.n_components}): "
-                        "the first minibatch initialises every component."
-                    )
-            be = get_backend(self.device, X)
-            X = be.asarray(X)
-            sample_weight = None if sample_weight is None else be.asarray(sample_weight)
-            try:
-                result = self._stream(be, X, sample_weight, fitted, float(self.total_samples), epochs=1, full_pass=False)
-            except NotPositiveDefiniteError:
-                raise ValueError(SINGULAR_MESSAGE) from None
-        for name, value in result.items():
-            setattr(self, name, value)
-        return self
+
+        def stream(be: Backend, X: Any, w: Any) -> dict:
+            return self._stream(be, X, w, fitted, float(self.total_samples), epochs=1, full_pass=False)
+
+        return self._checked_call(X, sample_weight, reset=not fitted, initialising=not fitted, online=True,
+                                  fit=stream, ensure_min_samples=1)
 
     def _fit_online(self, be: Backend, X: Any, sample_weight: Any, do_init: bool) -> dict:
-        if self.batch_size < self.n_components:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be >= n_components ({self.n_components}): "
-                "the first minibatch initialises every component."
-            )
         total = float(X.shape[0] if sample_weight is None else be.scalar(sample_weight.sum(dtype=be.xp.float64)))
         continues = not do_init and hasattr(self, "_online_state")
         return self._stream(be, X, sample_weight, continues, total, epochs=self.max_iter, full_pass=True)
@@ -462,8 +458,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             state.tracker.record(record.value, "epoch", record.terms)
             if done + epoch == 1:
                 reference = record.value
-            if (prev is not None and self.tol > 0 and done + epoch >= 2
-                    and abs(record.value - prev) <= self.tol * abs(record.value - reference)):
+            if prev is not None and has_converged(done + epoch, prev, record.value, reference, self.tol, 0.0):
                 converged = True
                 break
         if full_pass and not converged and self.max_iter > 0:

@@ -102,9 +102,7 @@ class GaussianStats:
     rounding: float = 0.0
 
     def __add__(self, other: "GaussianStats") -> "GaussianStats":
-        mine, theirs = self.origin, other.origin
-        if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
-            raise ValueError("Cannot add statistics computed with different origins.")
+        self._check_same_origin(other)
         return replace(
             self,
             counts=self.counts + other.counts,
@@ -118,9 +116,7 @@ class GaussianStats:
 
     def __iadd__(self, other: "GaussianStats") -> "GaussianStats":
         """In place, for the executor's running sum (its first term is a chunk's own arrays)."""
-        mine, theirs = self.origin, other.origin
-        if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
-            raise ValueError("Cannot add statistics computed with different origins.")
+        self._check_same_origin(other)
         self.counts += other.counts
         self.first += other.first
         self.second += other.second
@@ -129,6 +125,11 @@ class GaussianStats:
         self.n_samples = self.n_samples + other.n_samples
         self.rounding = max(self.rounding, other.rounding) + 3.0 * float(np.finfo(np.float64).eps)
         return self
+
+    def _check_same_origin(self, other: "GaussianStats") -> None:
+        mine, theirs = self.origin, other.origin
+        if mine is not theirs and not np.array_equal(_host(mine), _host(theirs)):
+            raise ValueError("Cannot add statistics computed with different origins.")
 
     def scaled(self, factor: float) -> "GaussianStats":
         """Every sum times ``factor`` (a minibatch standing in for the data set)."""
@@ -310,12 +311,16 @@ def initial_stats(
 
     ``resp_fn`` must give the same responsibilities on both passes.
     """
-    xp = be.xp
     if origin is None:
-        sums = executor.map_sum(means_step, X, sample_weight, be, resp_fn)
-        origin = sums.total / xp.where(sums.counts > 0, sums.counts, 1.0)[:, None]
-    hi, lo = split_centers(xp, origin, X.dtype)
+        origin = weighted_means(executor, be, X, sample_weight, resp_fn)
+    hi, lo = split_centers(be.xp, origin, X.dtype)
     return executor.map_sum(moments_step, X, sample_weight, be, cov, resp_fn, origin, hi, lo)
+
+
+def weighted_means(executor: Any, be: Backend, X: Any, sample_weight: Any, resp_fn: RespFn) -> Any:
+    """The first pass: sum_n w_n r_nk x_n / sum_n w_n r_nk in float64 (0 for an empty component)."""
+    sums = executor.map_sum(means_step, X, sample_weight, be, resp_fn)
+    return sums.total / _nonzero(be.xp, sums.counts)[:, None]
 
 
 def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: Any, origin: Any = None) -> GaussianStats:
@@ -331,8 +336,7 @@ def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: A
     xp = be.xp
     executor = ChunkExecutor(chunk_size)
     if origin is None:
-        sums = executor.map_sum(means_step, X, None, be, lambda Xc, rows: resp_fn(None, rows)[0])
-        origin = sums.total / xp.where(sums.counts > 0, sums.counts, 1.0)[:, None]
+        origin = weighted_means(executor, be, X, None, lambda Xc, rows: resp_fn(None, rows)[0])
     hi, lo = split_centers(xp, origin, X.dtype)
 
     def step(Xc, weights, rows):

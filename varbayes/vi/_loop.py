@@ -33,7 +33,7 @@ import numpy as np
 
 from .._elbo import ELBOTracker
 
-__all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "fit_loop"]
+__all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "fit_loop", "has_converged"]
 
 NON_FINITE_MESSAGE = (
     "The evidence lower bound became non-finite at iteration {n_iter}, so the "
@@ -104,6 +104,19 @@ class FitResult:
     progress: tuple  # (iterations run over the whole warm-started run, L_1)
 
 
+def has_converged(t: int, prev: float, bound: float, reference: float | None, tol: float, rounding: float) -> bool:
+    """The convergence rule after iteration ``t`` of a run (t counted over warm starts).
+
+    The last gain relative to the gain since the first iteration,
+    |L_t - L_{t-1}| <= tol |L_t - L_1| for t >= 2: free of the bound's scale
+    and additive constants, and of the first jump away from a poor start.  A
+    decrease beyond ``rounding`` is never convergence.  tol = 0 runs every
+    iteration (as scikit-learn); an exact fixed point converges for any tol > 0.
+    """
+    change = bound - prev
+    return t >= 2 and tol > 0 and abs(change) <= tol * abs(bound - reference) and change >= -rounding
+
+
 def fit_loop(
     model: ConjugateModel,
     executor: Any,
@@ -172,17 +185,7 @@ def fit_loop(
                     print(f"  Iteration {n_iter}")
             if done + n_iter == 1:
                 reference = bound
-            # The last gain relative to the gain since the first iteration:
-            # free of the bound's scale and additive constants, and of the
-            # first jump away from a poor start.  A decrease beyond rounding
-            # is never convergence.  tol = 0 runs max_iter iterations (as
-            # scikit-learn); an exact fixed point converges for any tol > 0.
-            if (
-                done + n_iter >= 2
-                and tol > 0
-                and abs(change) <= tol * abs(bound - reference)
-                and change >= -tracker.tolerance(prev)
-            ):
+            if has_converged(done + n_iter, prev, bound, reference, tol, tracker.tolerance(prev)):
                 converged = True
                 break
         if verbose:
