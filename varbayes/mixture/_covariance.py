@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import Backend, NotPositiveDefiniteError
+from ..expfam._gamma import Gamma
 
 
 class Covariance:
@@ -490,12 +491,12 @@ class DiagCovariance(_VectorCovariance):
         cov = np.asarray(cov)
         return cov[:, :, None] * np.eye(self.d)
 
+    # d independent Gam(nu/2, rate W^{-1}_j/2): the constants of Gam(nu/2, 1/2).
     def log_norm_const(self, be, nu):
-        d = self.d
-        return -0.5 * nu * d * math.log(2.0) - d * be.gammaln(0.5 * nu)
+        return self.d * Gamma(be).log_normalizer(0.5 * nu, 0.5)
 
     def expected_log_det_const(self, be, nu):
-        return self.d * (math.log(2.0) + be.digamma(0.5 * nu))
+        return self.d * Gamma(be).expected_log(0.5 * nu, 0.5)
 
     def student(self, nu):
         return nu, nu
@@ -545,13 +546,12 @@ class SphericalCovariance(_VectorCovariance):
         cov = np.asarray(cov)
         return cov[:, None, None] * np.eye(self.d)
 
+    # One Gam(d nu/2, rate d W^{-1}/2) shared by the d dimensions: the constants of Gam(d nu/2, d/2).
     def log_norm_const(self, be, nu):
-        d = self.d
-        return -0.5 * nu * d * math.log(2.0 / d) - be.gammaln(0.5 * d * nu)
+        return Gamma(be).log_normalizer(0.5 * self.d * nu, 0.5 * self.d)
 
     def expected_log_det_const(self, be, nu):
-        d = self.d
-        return d * (math.log(2.0 / d) + be.digamma(0.5 * d * nu))
+        return self.d * Gamma(be).expected_log(0.5 * self.d * nu, 0.5 * self.d)
 
     def student(self, nu):
         return self.d * nu, nu
