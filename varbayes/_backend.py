@@ -118,6 +118,11 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
 
+    def __reduce__(self) -> tuple:
+        # Sent to Dask workers by name (modules do not pickle): each process
+        # has its own backend for the device.
+        return (get_backend, (self.name,))
+
     # -- transfers ---------------------------------------------------------
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Put ``a`` on this backend's device (no copy when already there)."""
@@ -294,12 +299,25 @@ class Backend:
         Counter-based: SplitMix64 outputs of key + counter * gamma give 53-bit
         uniforms, turned into normals by Box-Muller in float64.
         """
-        xp = self.xp
-        counters = xp.arange(2 * start, 2 * (start + n), dtype=xp.uint64) * _GAMMA
-        z = _mix64(keys[:, None] + counters[None, :])
-        u = ((z >> np.uint64(11)).astype(xp.float64) + 0.5) * 2.0**-53  # in (0, 1)
-        normal = xp.sqrt(-2.0 * xp.log(u[:, 0::2])) * xp.cos(2.0 * math.pi * u[:, 1::2])
+        u = self.keyed_uniform(keys, 2 * start, 2 * n, self.xp.float64)
+        normal = self.xp.sqrt(-2.0 * self.xp.log(u[:, 0::2])) * self.xp.cos(2.0 * math.pi * u[:, 1::2])
         return normal.astype(dtype)
+
+    def keyed_uniform(self, keys: Any, start: int, n: int, dtype: Any) -> Any:
+        """Uniforms in (0, 1) of shape (len(keys), n) whose entry (i, j) depends
+        only on ``keys[i]`` and ``start + j``: SplitMix64 outputs of
+        key + counter * gamma, 53 bits each."""
+        xp = self.xp
+        counters = xp.arange(start, start + n, dtype=xp.uint64) * _GAMMA
+        z = _mix64(keys[:, None] + counters[None, :])
+        return (((z >> np.uint64(11)).astype(xp.float64) + 0.5) * 2.0**-53).astype(dtype)
+
+    def position_keys(self, rows: slice, seed: int) -> Any:
+        """A 64-bit key per row position in ``rows``, mixed with ``seed``: noise
+        that belongs to a row's place in the data, whatever the chunking."""
+        xp = self.xp
+        positions = xp.arange(rows.start, rows.stop, dtype=xp.uint64)
+        return _mix64(_mix64(positions * _GAMMA + xp.asarray(seed, dtype=xp.uint64)) + _GAMMA)
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -326,7 +344,8 @@ def get_backend(device: str = "auto", X: Any = None) -> Backend:
             f"device must be one of {DEVICES}, got {device!r}."
         )
     if device == "auto":
-        device = "gpu" if is_gpu_array(X) else "cpu"
+        # A Dask array's blocks are of the type of its _meta.
+        device = "gpu" if is_gpu_array(getattr(X, "_meta", X)) else "cpu"
     if device not in _BACKENDS:
         _BACKENDS[device] = Backend(device)
     return _BACKENDS[device]

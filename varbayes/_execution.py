@@ -1,30 +1,94 @@
-"""The executor: the only code that iterates over data.
+"""The executors: the only code that iterates over data.
 
 A pass over X maps a *local step*, a function of one chunk of rows, its
 sample weights and broadcast parameters, over consecutive row chunks, and
 either sums what the steps return (statistics that add with ``+``) or
 concatenates it (per-row predictions).  Holding at most one chunk's work
-arrays at a time keeps a pass's extra memory bounded whatever n_samples is;
-the same interface serves a Dask executor (blocks on workers, a tree sum).
+arrays at a time keeps a pass's extra memory bounded whatever n_samples is.
 
-The executor knows nothing of the models: a step is called as
+Two executors share that interface:
+
+* :class:`ChunkExecutor`, in-process, over an in-memory (or lazily sliced,
+  e.g. ``np.memmap``) array;
+* :class:`DaskExecutor`, over the row blocks of a ``dask.array`` where they
+  live (the cluster's workers, or the threaded scheduler): each block is
+  streamed through chunks by a :class:`ChunkExecutor` on its worker, and the
+  blocks' statistics are summed in a tree, so one pass is one graph whose
+  only traffic is the broadcast parameters out and the statistics back.
+
+The executors know nothing of the models: a step is called as
 ``step(X_chunk, weights_chunk_or_None, rows, *broadcast)``, where ``rows`` is
-the chunk's slice of the row positions (a step whose values depend on the
-rows' positions, such as initial responsibilities drawn in row order, uses
-it; every other step ignores it).
+the chunk's slice of the row positions in the whole of X (a step whose values
+depend on the rows' positions, such as initial responsibilities drawn in row
+order, uses it; every other step ignores it).  Besides passes, an executor
+gathers a few given rows (:meth:`take`, for initialisations from a sample)
+and folds a function over the row blocks in order (:meth:`fold`, for the
+minibatch steps of a stream, which travel to the data).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-__all__ = ["ChunkExecutor", "chunk_slices"]
+import numpy as np
+
+__all__ = ["ChunkExecutor", "ClusterError", "DaskExecutor", "chunk_slices", "compute", "get_executor", "is_dask_array", "persist"]
 
 
-def chunk_slices(n_samples: int, chunk_size: int) -> Iterator[slice]:
-    """Consecutive row slices of at most ``chunk_size`` rows."""
-    for start in range(0, n_samples, chunk_size):
-        yield slice(start, min(start + chunk_size, n_samples))
+def chunk_slices(n_samples: int, chunk_size: int, start: int = 0) -> Iterator[slice]:
+    """Consecutive row slices of at most ``chunk_size`` rows, numbered from ``start``."""
+    for lo in range(0, n_samples, chunk_size):
+        yield slice(start + lo, start + min(lo + chunk_size, n_samples))
+
+
+def is_dask_array(X: Any) -> bool:
+    """Whether ``X`` is a ``dask.array.Array`` (checked without importing Dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "to_delayed")
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster failed a pass: unreachable, closed, or its workers lost."""
+
+
+CLUSTER_MESSAGE = (
+    "The Dask cluster could not complete the computation ({error}). Check that the "
+    "scheduler and its workers are running (a closed Client or LocalCluster must be "
+    "started again), then fit again; the estimator was left as it was."
+)
+
+
+def _translated(exc: BaseException) -> BaseException:
+    """A failure of the cluster itself (Dask's distributed package, or the
+    network under it) as one clear :class:`ClusterError`; errors raised by the
+    tasks' own code pass unchanged."""
+    module = type(exc).__module__.split(".")[0]
+    if module in ("distributed", "tornado") or isinstance(exc, (ConnectionError, TimeoutError)):
+        return ClusterError(CLUSTER_MESSAGE.format(error=f"{type(exc).__name__}: {exc}"))
+    return exc
+
+
+def compute(*objs: Any) -> tuple:
+    """``dask.compute`` on the current scheduler, cluster failures made clear."""
+    import dask
+
+    try:
+        return dask.compute(*objs)
+    except Exception as exc:
+        clear = _translated(exc)
+        if clear is exc:
+            raise
+        raise clear from exc
+
+
+def persist(X: Any) -> Any:
+    """``X.persist()`` on the current scheduler, cluster failures made clear."""
+    try:
+        return X.persist()
+    except Exception as exc:
+        clear = _translated(exc)
+        if clear is exc:
+            raise
+        raise clear from exc
 
 
 class ChunkExecutor:
@@ -36,17 +100,24 @@ class ChunkExecutor:
         Rows per chunk.
     """
 
+    distributed = False
+
     def __init__(self, chunk_size: int) -> None:
         self.chunk_size = int(chunk_size)
 
-    def _chunks(self, X: Any, sample_weight: Any) -> Iterator[tuple[Any, Any, slice]]:
-        for rows in chunk_slices(X.shape[0], self.chunk_size):
-            yield X[rows], None if sample_weight is None else sample_weight[rows], rows
+    def _chunks(self, X: Any, sample_weight: Any, start: int = 0) -> Iterator[tuple[Any, Any, slice]]:
+        for rows in chunk_slices(X.shape[0], self.chunk_size, start):
+            local = slice(rows.start - start, rows.stop - start)
+            yield X[local], None if sample_weight is None else sample_weight[local], rows
 
-    def map_sum(self, step: Callable[..., Any], X: Any, sample_weight: Any, *broadcast: Any) -> Any:
-        """The sum over chunks of ``step(chunk, weights, rows, *broadcast)``."""
+    def map_sum(self, step: Callable[..., Any], X: Any, sample_weight: Any, *broadcast: Any, start: int = 0) -> Any:
+        """The sum over chunks of ``step(chunk, weights, rows, *broadcast)``.
+
+        ``start`` is the position of X's first row in a larger array (a
+        block of a Dask array), which ``rows`` counts from.
+        """
         total = None
-        for Xc, wc, rows in self._chunks(X, sample_weight):
+        for Xc, wc, rows in self._chunks(X, sample_weight, start):
             part = step(Xc, wc, rows, *broadcast)
             if total is None:
                 total = part
@@ -54,7 +125,129 @@ class ChunkExecutor:
                 total += part  # in place where the statistics allow it (each part is fresh)
         return total
 
-    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any) -> Any:
+    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any, start: int = 0) -> Any:
         """``step(chunk, None, rows, *broadcast)`` for each chunk, concatenated along rows."""
-        parts = [step(Xc, wc, rows, *broadcast) for Xc, wc, rows in self._chunks(X, None)]
-        return xp.concatenate(parts) if parts else xp.empty(0)
+        parts = [step(Xc, wc, rows, *broadcast) for Xc, wc, rows in self._chunks(X, None, start)]
+        return xp.concatenate(parts) if parts else step(X[:0], None, slice(start, start), *broadcast)
+
+    def take(self, X: Any, indices: np.ndarray) -> Any:
+        """The rows of X at sorted ``indices`` (a sample for an initialisation)."""
+        return X[indices]
+
+    def fold(self, fn: Callable[..., Any], X: Any, sample_weight: Any, state: Any, *broadcast: Any) -> Any:
+        """``fn(state, X, weights, start, *broadcast)``: X is one block here."""
+        return fn(state, X, sample_weight, 0, *broadcast)
+
+
+class DaskExecutor:
+    """Map local steps over the row blocks of a Dask array, on its scheduler.
+
+    Each pass builds one graph: a task per block (on the worker that holds
+    it, streaming the block through ``chunk_size``-row chunks with a
+    :class:`ChunkExecutor`), a tree sum of the blocks' statistics with
+    ``split_every`` inputs per node, and one ``compute``.  The broadcast
+    parameters enter the graph once and reach each worker once.
+
+    The sum is taken in a different order from the in-process executor's
+    (a tree over blocks, not a left-to-right chain over chunks), so totals
+    differ by rounding only: each floating-point addition errs by at most
+    eps relative to its result, and a tree of depth h over m blocks adds at
+    most (h + chunks per block) eps of relative error to each sum of
+    non-negative terms (Higham (2002), sec. 4.2).
+
+    Parameters
+    ----------
+    chunk_size : int
+        Rows per chunk within a block.
+    split_every : int, default=8
+        Fan-in of the tree sum.
+    """
+
+    distributed = True
+
+    def __init__(self, chunk_size: int, split_every: int = 8) -> None:
+        self.chunk_size = int(chunk_size)
+        self.split_every = int(split_every)
+
+    @staticmethod
+    def _blocks(X: Any, sample_weight: Any) -> list[tuple[Any, Any, int]]:
+        """(block, weights block or None, first row) per row block, as Delayed objects."""
+        blocks = X.to_delayed()
+        if blocks.shape[1] != 1:  # validation rechunks columns into one block
+            raise ValueError("X must be chunked along rows only (one block of columns).")
+        starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int)
+        weights = [None] * len(starts) if sample_weight is None else list(sample_weight.to_delayed().ravel())
+        return [(b, w, int(s)) for b, w, s in zip(blocks[:, 0], weights, starts)]
+
+    def map_sum(self, step: Callable[..., Any], X: Any, sample_weight: Any, *broadcast: Any) -> Any:
+        """The sum over all chunks of all blocks of ``step(chunk, weights, rows, *broadcast)``."""
+        import dask
+
+        shared = dask.delayed(broadcast, traverse=False)
+        task = dask.delayed(_block_sum, pure=True)
+        parts = [task(step, self.chunk_size, b, w, s, shared) for b, w, s in self._blocks(X, sample_weight)]
+        add = dask.delayed(_sum, pure=True)
+        while len(parts) > 1:
+            parts = [add(*parts[i : i + self.split_every]) for i in range(0, len(parts), self.split_every)]
+        return compute(parts[0])[0]
+
+    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any) -> Any:
+        """A lazy Dask array: ``step`` over each block's chunks, concatenated along rows.
+
+        The output's dtype and trailing shape come from the step applied to
+        zero rows, here; nothing is computed until the caller asks.
+        """
+        import dask
+        import dask.array as da
+
+        probe = step(xp.zeros((0, X.shape[1]), dtype=X.dtype), None, slice(0, 0), *broadcast)
+        shared = dask.delayed(broadcast, traverse=False)
+        task = dask.delayed(_block_concat, pure=True)
+        parts = [
+            da.from_delayed(task(step, self.chunk_size, xp, b, s, shared), shape=(n,) + probe.shape[1:], dtype=probe.dtype,
+                            meta=probe)
+            for (b, _, s), n in zip(self._blocks(X, None), X.chunks[0])
+        ]
+        return da.concatenate(parts)
+
+    def take(self, X: Any, indices: np.ndarray) -> Any:
+        """The rows of X at sorted ``indices``, gathered from their blocks (only those rows travel)."""
+        return compute(X[indices])[0]
+
+    def fold(self, fn: Callable[..., Any], X: Any, sample_weight: Any, state: Any, *broadcast: Any) -> Any:
+        """``state = fn(state, block, weights, start, *broadcast)`` over the row blocks in order.
+
+        One graph: a chain of tasks, each where its block lives; only the
+        state travels from block to block.
+        """
+        import dask
+
+        shared = dask.delayed(broadcast, traverse=False)
+        task = dask.delayed(_block_fold, pure=True)
+        for b, w, s in self._blocks(X, sample_weight):
+            state = task(fn, state, b, w, s, shared)
+        return compute(state)[0]
+
+
+def _block_sum(step: Callable[..., Any], chunk_size: int, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
+    return ChunkExecutor(chunk_size).map_sum(step, X, w, *broadcast, start=start)
+
+
+def _block_concat(step: Callable[..., Any], chunk_size: int, xp: Any, X: Any, start: int, broadcast: tuple) -> Any:
+    return ChunkExecutor(chunk_size).map_concat(step, xp, X, *broadcast, start=start)
+
+
+def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
+    return fn(state, X, w, start, *broadcast)
+
+
+def _sum(*parts: Any) -> Any:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part  # not in place: a part may be an input shared with another task
+    return total
+
+
+def get_executor(X: Any, chunk_size: int) -> ChunkExecutor | DaskExecutor:
+    """The executor for X: Dask blocks for a Dask array, in-process chunks otherwise."""
+    return DaskExecutor(chunk_size) if is_dask_array(X) else ChunkExecutor(chunk_size)

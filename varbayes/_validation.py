@@ -16,12 +16,15 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._backend import get_backend, is_gpu_array
+from ._execution import compute, is_dask_array
+from ._execution import persist as persist_on_cluster
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
 def check_data(
-    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int = 1, dtype: Any = None, power: int = 2
+    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int = 1, dtype: Any = None, power: int = 2,
+    persist: bool = False,
 ) -> Any:
     """Validate ``X`` as a 2-D finite float array, keeping float32 as float32.
 
@@ -33,7 +36,13 @@ def check_data(
     computation (``dtype``, by default that of X; sums of ``power``-th
     powers) are refused with one clear error instead of overflowing later
     (see :func:`check_magnitude`).
+
+    A ``dask.array`` is checked by :func:`_check_dask_data` (``persist``:
+    whether a fit will pass over it many times).
     """
+    if is_dask_array(X):
+        return _check_dask_data(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples,
+                                dtype=dtype, power=power, persist=persist)
     if isinstance(X, np.ma.MaskedArray):
         raise ValueError(
             "X is a masked array: its mask would be ignored, and the masked values "
@@ -51,33 +60,87 @@ def check_data(
         check_magnitude(X, X.dtype if dtype is None else dtype, power)
         return X
     xp = get_backend("auto", X).xp  # CuPy, known only to the backend
-    name = type(estimator).__name__
+    X = _check_shape_and_dtype(estimator, X, ensure_min_samples)
+    if not bool(xp.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity.")
+    check_magnitude(X, X.dtype if dtype is None else dtype, power)
+    _check_features(estimator, X, reset)
+    return xp.ascontiguousarray(X)
+
+
+def _check_shape_and_dtype(estimator: Any, X: Any, ensure_min_samples: int) -> Any:
+    """scikit-learn's shape and dtype rules, in its words, for arrays it does
+    not validate itself (CuPy, Dask): 2-D, real, float32 kept, other dtypes
+    as float64, enough rows, at least one column."""
     if X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead (shape={X.shape}).")
     if X.dtype.kind == "c":
         raise ValueError("Complex data not supported.")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}.")
     if X.dtype not in FLOAT_DTYPES:
         X = X.astype(np.float64)
     if X.shape[0] < ensure_min_samples:
         raise ValueError(
             f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a "
-            f"minimum of {ensure_min_samples} is required by {name}."
+            f"minimum of {ensure_min_samples} is required by {type(estimator).__name__}."
         )
     if X.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-    if not bool(xp.isfinite(X).all()):
-        raise ValueError("Input X contains NaN or infinity.")
-    check_magnitude(X, X.dtype if dtype is None else dtype, power)
+    return X
+
+
+def _check_features(estimator: Any, X: Any, reset: bool) -> None:
+    """Record ``n_features_in_`` (reset) or check X against it, in scikit-learn's words."""
     if reset:
         estimator.n_features_in_ = X.shape[1]
         if hasattr(estimator, "feature_names_in_"):
             del estimator.feature_names_in_
     elif X.shape[1] != estimator.n_features_in_:
         raise ValueError(
-            f"X has {X.shape[1]} features, but {name} is expecting "
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
             f"{estimator.n_features_in_} features as input."
         )
-    return xp.ascontiguousarray(X)
+
+
+def _check_dask_data(
+    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int, dtype: Any, power: int, persist: bool
+) -> Any:
+    """Validate a ``dask.array`` without gathering it.
+
+    Shape, dtype and chunking are checked at once; a column-chunked array is
+    rechunked to one block of columns (each row's features together, as the
+    local steps need).  With ``persist`` (a fit) X is persisted on the
+    cluster, and its finiteness and magnitude are checked in one pass over
+    the persisted blocks before any fitting; otherwise (a prediction, which
+    stays lazy) each block is checked when it is computed.
+    """
+    import dask.array as da
+
+    if any(math.isnan(c) for c in X.shape):
+        raise ValueError(
+            f"X has unknown chunk sizes (shape={X.shape}): call X.compute_chunk_sizes() "
+            "(or pass lengths= to to_dask_array) before fitting."
+        )
+    X = _check_shape_and_dtype(estimator, X, ensure_min_samples)
+    _check_features(estimator, X, reset)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    if not persist:
+        return X.map_blocks(_finite_block, dtype=X.dtype)
+    X = persist_on_cluster(X)
+    finite, largest, smallest = compute(da.isfinite(X).all(), X.max(), X.min())
+    if not finite:
+        raise ValueError("Input X contains NaN or infinity.")
+    _check_largest(max(float(largest), -float(smallest)), X.shape, X.dtype if dtype is None else dtype, power)
+    return X
+
+
+def _finite_block(block: Any) -> Any:
+    """A prediction's lazy check of one block."""
+    if not np.isfinite(block).all():
+        raise ValueError("Input X contains NaN or infinity.")
+    return block
 
 
 def check_sample_weight(sample_weight: Any, X: Any) -> Any:
@@ -86,6 +149,8 @@ def check_sample_weight(sample_weight: Any, X: Any) -> Any:
     zero; returned as a 1-D array in the dtype of X (None stays None)."""
     if sample_weight is None:
         return None
+    if is_dask_array(X) or is_dask_array(sample_weight):
+        return _check_dask_sample_weight(sample_weight, X)
     if is_gpu_array(sample_weight):
         sample_weight = sample_weight.get()
     if isinstance(sample_weight, (str, bytes, dict, set)):
@@ -110,6 +175,31 @@ def check_sample_weight(sample_weight: Any, X: Any) -> Any:
     return w.astype(X.dtype if X.dtype in FLOAT_DTYPES else np.float64)
 
 
+def _check_dask_sample_weight(sample_weight: Any, X: Any) -> Any:
+    """:func:`check_sample_weight` for a Dask X: the weights as a Dask array
+    chunked like X's rows, persisted, checked in one pass."""
+    import dask.array as da
+
+    if not is_dask_array(X):
+        raise ValueError("sample_weight is a Dask array but X is not: pass both as Dask arrays, or neither.")
+    if not is_dask_array(sample_weight):
+        w = check_sample_weight(sample_weight, np.empty((X.shape[0], 0), dtype=X.dtype))
+        return da.from_array(w, chunks=(X.chunks[0],))
+    if sample_weight.shape != (X.shape[0],):
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected ({X.shape[0]},): one weight per row of X."
+        )
+    w = persist_on_cluster(sample_weight.astype(X.dtype).rechunk((X.chunks[0],)))
+    finite, smallest, largest = compute(da.isfinite(w).all(), w.min(), w.max())
+    if not finite:
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if smallest < 0:
+        raise ValueError(f"sample_weight must be non-negative, but its smallest value is {float(smallest):.6g}.")
+    if not largest > 0:
+        raise ValueError("sample_weight is zero for every row: at least one row must have a positive weight.")
+    return w
+
+
 def max_magnitude(X: Any, dtype: Any, power: int = 2) -> float:
     """The largest |x| for which sums of ``power``-th powers over X stay finite in ``dtype``.
 
@@ -118,7 +208,11 @@ def max_magnitude(X: Any, dtype: Any, power: int = 2) -> float:
     with p = 2.  The VAE's optimiser squares gradients that grow with the
     squared data, so it needs p = 4.
     """
-    n, d = X.shape
+    return _limit(X.shape, dtype, power)
+
+
+def _limit(shape: tuple, dtype: Any, power: int) -> float:
+    n, d = shape
     return (float(np.finfo(dtype).max) / (2.0**power * max(n, 1) * max(d, 1))) ** (1.0 / power)
 
 
@@ -127,15 +221,18 @@ def check_magnitude(X: Any, dtype: Any, power: int = 2) -> None:
     if X.size == 0:
         return
     # Two reductions that stream (no |X| temporary: X may be a memmap larger than memory).
-    largest = max(float(X.max()), -float(X.min()))
-    limit = max_magnitude(X, dtype, power)
+    _check_largest(max(float(X.max()), -float(X.min())), X.shape, dtype, power)
+
+
+def _check_largest(largest: float, shape: tuple, dtype: Any, power: int) -> None:
+    limit = _limit(shape, dtype, power)
     if largest >= limit:
         name = np.dtype(dtype).name
         hint = " or compute in float64 (dtype=np.float64)" if name == "float32" else ""
         what = "squares" if power == 2 else f"{power}th powers"
         raise ValueError(
             f"X has values too large to compute with in {name}: max |x| = {largest:.3g}, "
-            f"while sums of {what} over {X.shape[0]} x {X.shape[1]} values overflow beyond "
+            f"while sums of {what} over {shape[0]} x {shape[1]} values overflow beyond "
             f"|x| = {limit:.3g}. Scale the data (e.g. sklearn.preprocessing.StandardScaler){hint}."
         )
 

@@ -27,8 +27,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import DEVICES, Backend, NotPositiveDefiniteError, get_backend
-from .._execution import ChunkExecutor
+from .._backend import DEVICES, Backend, NotPositiveDefiniteError, get_backend, is_gpu_array
+from .._execution import get_executor, is_dask_array
 from .._validation import (
     check_data,
     check_option,
@@ -98,7 +98,7 @@ class MixtureModel(ConjugateModel):
         they came from (None when every initial value is given)."""
         stats = None
         if self.needs_initial_resp():
-            resp_fn = initial_resp_fn(self.be, X, sample_weight, self.cov.K, self.init_params, random_state)
+            resp_fn = initial_resp_fn(self.be, executor, X, sample_weight, self.cov.K, self.init_params, random_state)
             stats = initial_stats(executor, self.be, self.cov, X, sample_weight, resp_fn)
         return self.initial_params(stats), stats
 
@@ -159,22 +159,47 @@ class MixtureModel(ConjugateModel):
         return max(0.0, self.be.scalar(penalty) / stats.n_samples)
 
 
+#: Rows of the sample that 'kmeans' and 'k-means++' start from on a Dask array.
+INIT_SAMPLE_SIZE = 100_000
+
+
 def initial_resp_fn(
-    be: Backend, X: Any, sample_weight: Any, K: int, init_params: str, random_state: np.random.RandomState
+    be: Backend, executor: Any, X: Any, sample_weight: Any, K: int, init_params: str, random_state: np.random.RandomState
 ):
     """Chunk evaluator ``(chunk, rows) -> resp`` of the initial responsibilities.
 
-    Mirrors scikit-learn's initialisation (the same random draws for the
-    same ``random_state``), but produces responsibilities chunk by chunk:
-    one-hot labels, or uniform draws taken in row order.  Each pass over
-    the rows gives the same responsibilities (``initial_stats`` takes two),
-    and leaves ``random_state`` as after one draw of all of them.  'kmeans'
-    and 'k-means++' weigh the rows by ``sample_weight``.
+    In process, mirrors scikit-learn's initialisation (the same random draws
+    for the same ``random_state``), producing responsibilities chunk by
+    chunk: one-hot labels, or uniform draws taken in row order.  Each pass
+    over the rows gives the same responsibilities (``initial_stats`` takes
+    two), and leaves ``random_state`` as after one draw of all of them.
+    'kmeans' and 'k-means++' weigh the rows by ``sample_weight``.
+
+    On a distributed executor (a Dask array), the evaluator is a pure
+    function of the chunk and its row positions, so that blocks can run
+    anywhere, in any order:
+
+    * 'random': uniform draws keyed by (seed, row position) with the
+      backend's counter-based generator (not scikit-learn's sequential ones);
+    * 'random_from_data': scikit-learn's draw of K row positions, exactly as
+      in process (only those K rows matter);
+    * 'k-means++': scikit-learn's ``kmeans_plusplus`` on a uniform sample of
+      ``INIT_SAMPLE_SIZE`` rows (with their weights), its K seeds mapped
+      back to their row positions;
+    * 'kmeans': scikit-learn's ``KMeans`` on that sample, each row then
+      assigned to its nearest centre.
+
+    A sample keeps the client's memory and traffic bounded (100 000 rows of
+    20 features are 16 MB), and K-means on it finds centres as good as on
+    all rows when every cluster has many rows in it: a starting point, which
+    the fit then refines on all of X.
     """
     xp = be.xp
     n_samples = X.shape[0]
     dtype = X.dtype
     if init_params == "random":
+        if executor.distributed:
+            return _KeyedUniformResp(be, int(random_state.randint(np.iinfo(np.int32).max)), K, np.dtype(dtype))
         start = random_state.get_state()
         local = np.random.RandomState()
 
@@ -188,31 +213,71 @@ def initial_resp_fn(
             return be.asarray(u)
 
         return resp_fn
-    weights = None if sample_weight is None else be.to_host(sample_weight)
+    if init_params == "random_from_data":
+        return _OneHotRows(be, random_state.choice(n_samples, size=K, replace=False), K)
+    if executor.distributed:
+        rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+        positions = np.sort(rng.choice(n_samples, size=min(n_samples, INIT_SAMPLE_SIZE), replace=False))
+        sample = be.to_host(executor.take(X, positions))
+        weights = None if sample_weight is None else be.to_host(executor.take(sample_weight, positions))
+    else:
+        positions, sample = None, be.to_host(X)
+        weights = None if sample_weight is None else be.to_host(sample_weight)
     if init_params == "kmeans":
         from sklearn.cluster import KMeans
 
-        labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(be.to_host(X), sample_weight=weights).labels_
-        labels = be.asarray(labels)
+        kmeans = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(sample, sample_weight=weights)
+        if executor.distributed:
+            return _NearestCenterResp(be, kmeans.cluster_centers_.astype(dtype))
+        labels = be.asarray(kmeans.labels_)
         eye = xp.eye(K, dtype=dtype)
         return lambda Xc, rows: eye[labels[rows]]
-    if init_params == "random_from_data":
-        indices = random_state.choice(n_samples, size=K, replace=False)
-    else:  # k-means++
-        from sklearn.cluster import kmeans_plusplus
+    from sklearn.cluster import kmeans_plusplus
 
-        _, indices = kmeans_plusplus(be.to_host(X), K, random_state=random_state, sample_weight=weights)
-    # K chosen rows, one per component: no per-row array (X may be a memmap).
-    indices = np.asarray(indices)
+    _, indices = kmeans_plusplus(sample, K, random_state=random_state, sample_weight=weights)
+    return _OneHotRows(be, indices if positions is None else positions[indices], K)
 
-    def resp_fn(Xc, rows):
-        resp = xp.zeros((rows.stop - rows.start, K), dtype=dtype)
+
+class _OneHotRows:
+    """Initial responsibilities: component j owns the row at position ``indices[j]``.
+
+    K chosen rows, one per component: no per-row array (X may be a memmap).
+    """
+
+    def __init__(self, be: Backend, indices: Any, K: int) -> None:
+        self.be, self.indices, self.K = be, np.asarray(indices), K
+
+    def __call__(self, Xc: Any, rows: slice) -> Any:
+        be, indices = self.be, self.indices
+        resp = be.xp.zeros((rows.stop - rows.start, self.K), dtype=Xc.dtype)
         inside = (indices >= rows.start) & (indices < rows.stop)
         if inside.any():
             resp[be.asarray(indices[inside] - rows.start), be.asarray(np.flatnonzero(inside))] = 1.0
         return resp
 
-    return resp_fn
+
+class _KeyedUniformResp:
+    """Initial responsibilities of 'random' on Dask: uniforms keyed by (seed, row position), normalised."""
+
+    def __init__(self, be: Backend, seed: int, K: int, dtype: Any) -> None:
+        self.be, self.seed, self.K, self.dtype = be, seed, K, dtype
+
+    def __call__(self, Xc: Any, rows: slice) -> Any:
+        u = self.be.keyed_uniform(self.be.position_keys(rows, self.seed), 0, self.K, self.dtype)
+        return u / u.sum(axis=1)[:, None]
+
+
+class _NearestCenterResp:
+    """Initial responsibilities of 'kmeans' on Dask: one-hot on the nearest K-means centre."""
+
+    def __init__(self, be: Backend, centers: np.ndarray) -> None:
+        self.be, self.centers = be, centers
+
+    def __call__(self, Xc: Any, rows: slice) -> Any:
+        xp = self.be.xp
+        C = self.be.asarray(self.centers)
+        distances = (Xc**2).sum(axis=1)[:, None] - 2.0 * Xc @ C.T + (C**2).sum(axis=1)[None, :]
+        return xp.eye(C.shape[0], dtype=Xc.dtype)[xp.argmin(distances, axis=1)]
 
 
 class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
@@ -237,7 +302,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         chunk_size: int | None,
         learning_method: str = "batch",
         learning_offset: float = 10.0,
-        learning_decay: float = 0.7,
+        learning_decay: float = 0.6,
         batch_size: int = 1024,
         total_samples: float = 1e6,
     ) -> None:
@@ -363,7 +428,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         with unchanged_on_error(self):
             if not reset:
                 check_warm_start(self, self._structure())
-            X = check_data(self, X, reset=reset, ensure_min_samples=ensure_min_samples)
+            X = check_data(self, X, reset=reset, ensure_min_samples=ensure_min_samples, persist=True)
             sample_weight = check_sample_weight(sample_weight, X)
             with checking_parameters_of(self):
                 self._check_parameters(X, initialising=initialising)
@@ -372,9 +437,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     f"batch_size ({self.batch_size}) must be >= n_components ({self.n_components}): "
                     "the first minibatch initialises every component."
                 )
-            be = get_backend(self.device, X)
-            X = be.asarray(X)
-            sample_weight = None if sample_weight is None else be.asarray(sample_weight)
+            be, X = _on_backend(self.device, X)
+            if not is_dask_array(X):
+                sample_weight = None if sample_weight is None else be.asarray(sample_weight)
             try:
                 result = fit(be, X, sample_weight)
             except NotPositiveDefiniteError:
@@ -428,7 +493,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         (``partial_fit``), ``lower_bound_`` is the last minibatch's estimate.
         """
         cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
-        executor = ChunkExecutor(self._chunk_rows(be, X))
+        executor = get_executor(X, self._chunk_rows(be, X))
         model = self._model(be, cov, executor, X, sample_weight) if not continues else self._fitted_model(be, cov, X.dtype)
         random_state = check_random_state(self.random_state)
         state = None
@@ -490,7 +555,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, be: Backend, X: Any, sample_weight: Any, do_init: bool) -> dict:
         cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
-        executor = ChunkExecutor(self._chunk_rows(be, X))
+        executor = get_executor(X, self._chunk_rows(be, X))
         model = self._model(be, cov, executor, X, sample_weight)
         result = fit_loop(
             model,
@@ -539,13 +604,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = check_data(self, X, reset=False)
-        be = get_backend(self.device, X)
-        X = be.asarray(X)
+        be, X = _on_backend(self.device, X)
         cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
         model = self._fitted_model(be, cov, X.dtype)
         shared = broadcast(model, self._attributes_to_params(model))
-        executor = ChunkExecutor(self._chunk_rows(be, X))
-        return be.to_host(executor.map_concat(step, be.xp, X, be, *shared))
+        executor = get_executor(X, self._chunk_rows(be, X))
+        out = executor.map_concat(step, be.xp, X, be, *shared)
+        # A Dask array in, a lazy Dask array out (as dask-ml); otherwise NumPy.
+        return out if is_dask_array(out) else be.to_host(out)
 
     def _log_rho_pass(self, X: Any, what: str) -> np.ndarray:
         return self._prediction_pass(X, _chunk_log_rho, lambda model, params: (model.e_step_terms(params), what))
@@ -612,6 +678,25 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples}. The sampling requires at least one sample."
             )
+
+
+def _on_backend(device: str, X: Any) -> tuple[Backend, Any]:
+    """The backend for X, and X on its device.
+
+    A Dask array stays where it is: its blocks' type (NumPy or CuPy, the
+    array's ``_meta``) decides the backend, and must agree with ``device``.
+    """
+    be = get_backend(device, X)
+    if not is_dask_array(X):
+        return be, be.asarray(X)
+    if (be.name == "gpu") != is_gpu_array(X._meta):
+        kind = "CuPy" if is_gpu_array(X._meta) else "NumPy"
+        raise ValueError(
+            f"device={device!r}, but the blocks of the Dask array X are {kind} arrays. Map them to "
+            "the device first (X.map_blocks(cupy.asarray) for the GPU, X.map_blocks(lambda b: b.get()) "
+            "for the CPU), or use device='auto'."
+        )
+    return be, X
 
 
 def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms, what: str) -> Any:

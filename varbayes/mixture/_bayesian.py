@@ -161,7 +161,7 @@ class BayesianGaussianMixture(BaseMixture):
         natural-gradient step.  See :class:`GaussianMixture` for this and the
         next four parameters.
     learning_offset : float, default=10.0
-    learning_decay : float, default=0.7
+    learning_decay : float, default=0.6
     batch_size : int, default=1024
     total_samples : float, default=1e6
 
@@ -236,7 +236,7 @@ class BayesianGaussianMixture(BaseMixture):
         elbo_per_update: bool = False,
         learning_method: str = "batch",
         learning_offset: float = 10.0,
-        learning_decay: float = 0.7,
+        learning_decay: float = 0.6,
         batch_size: int = 1024,
         total_samples: float = 1e6,
     ) -> None:
@@ -476,7 +476,7 @@ def _data_moments(be: Backend, cov: Covariance, executor: Any, X: Any, sample_we
     d = X.shape[1]
     kind = "full" if cov.name in ("full", "tied") else cov.name
     single = get_covariance(kind, 1, d)
-    ones = lambda Xc, rows: xp.ones((Xc.shape[0], 1), dtype=X.dtype)  # noqa: E731
+    ones = lambda Xc, rows: xp.ones((Xc.shape[0], 1), dtype=Xc.dtype)  # noqa: E731
     stats = initial_stats(executor, be, single, X, sample_weight, ones)
     mean = stats.mean(stats.counts)
     scatter = stats.scatter(xp, single, mean)

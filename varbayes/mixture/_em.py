@@ -128,9 +128,15 @@ class GaussianMixture(BaseMixture):
         tau_0 >= 0 of rho_t = (tau_0 + t)^(-kappa): a larger value damps the
         early steps, whose minibatch estimates are the noisiest (scikit-learn
         LDA's default).  0 makes the first step replace the initial statistics.
-    learning_decay : float, default=0.7
+    learning_decay : float, default=0.6
         kappa in (0.5, 1]: the range where the steps satisfy Robbins-Monro
-        (sum rho = inf, sum rho^2 < inf); 0.7 is scikit-learn LDA's default.
+        (sum rho = inf, sum rho^2 < inf).  A smaller kappa forgets the
+        initialisation faster (sum rho over T steps grows as T^(1 - kappa))
+        and leaves more noise (the average remembers about 1/rho_T
+        minibatches).  0.6 rather than scikit-learn LDA's 0.7: over one
+        epoch of 500-2000 minibatches of 1024 rows it ended 3-6 times closer
+        to the batch optimum in every case measured (see the user guide's
+        stochastic page), and 0.55 was noisier.
     batch_size : int, default=1024
         Rows per minibatch of the online steps; at least ``n_components`` (the
         first minibatch initialises every component).  1024 rows give each of
@@ -205,7 +211,7 @@ class GaussianMixture(BaseMixture):
         chunk_size: int | None = None,
         learning_method: str = "batch",
         learning_offset: float = 10.0,
-        learning_decay: float = 0.7,
+        learning_decay: float = 0.6,
         batch_size: int = 1024,
         total_samples: float = 1e6,
     ) -> None:
