@@ -393,6 +393,13 @@ def add_fit_parser(sub: Any) -> None:
         noise = p.add_mutually_exclusive_group()
         noise.add_argument("-v", "--verbose", action="store_true", help="show progress on stderr (default when stderr is a terminal)")
         noise.add_argument("-q", "--quiet", action="store_true", help="show no progress")
+        if model.name != "vae":
+            p.add_argument(
+                "--scheduler", metavar="ADDRESS", default=None,
+                help="fit on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); DATA is then "
+                     "a .npy file or a quoted glob of them ('data/*.npy'), each file a block of rows that the workers "
+                     "read themselves (they must see the same paths)",
+            )
         for opt in model.options:
             default = defaults[opt.param]
             shown = opt.default or (",".join(map(str, default)) if isinstance(default, tuple) else default)
@@ -424,12 +431,26 @@ def run_fit(args: argparse.Namespace) -> int:
     CLIError
         For any problem with the input, the options or the fit.
     """
+    model = _models()[args.model]
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler is not None:
+        from ._cli_dask import dask_data, on_cluster
+
+        if args.key is not None:
+            raise CLIError("--key applies only to .npz files, which --scheduler does not read")
+        X, _ = dask_data(args.data)  # the files' headers only, before connecting
+        with on_cluster(scheduler):
+            return _fit_and_write(args, model, X, None)
+    X, names = load_data(args.data, args.key)
+    return _fit_and_write(args, model, X, names)
+
+
+def _fit_and_write(args: argparse.Namespace, model: Any, X: Any, names: list[str] | None) -> int:
+    """Fit ``model`` to X (NumPy, or Dask on the current scheduler) and write the outputs."""
     from sklearn.exceptions import ConvergenceWarning
 
     from varbayes import DivergenceError
 
-    model = _models()[args.model]
-    X, names = load_data(args.data, args.key)
     params = {opt.param: getattr(args, opt.param) for opt in model.options if hasattr(args, opt.param)}
     progress = args.verbose or (not args.quiet and sys.stderr.isatty())
     if progress:
@@ -472,7 +493,8 @@ def run_fit(args: argparse.Namespace) -> int:
     summary = summarize(model.name, est, X, converged=converged, seconds=seconds, source=str(args.data), feature_names=names)
     written = [_write_json(out / "summary.json", summary)]
     if model.output == "labels":
-        written.append(_write_csv(out / "labels.csv", ["label"], est.predict(X).reshape(-1, 1), fmt="%d"))
+        labels = np.asarray(est.predict(X))  # a Dask array's labels computed here: one int per row
+        written.append(_write_csv(out / "labels.csv", ["label"], labels.reshape(-1, 1), fmt="%d"))
     else:
         Z = est.transform(X)
         written.append(_write_csv(out / "latents.csv", list(est.get_feature_names_out()), Z, fmt="%.8g"))

@@ -28,6 +28,7 @@ minibatch steps of a stream, which travel to the data).
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -125,8 +126,12 @@ class ChunkExecutor:
                 total += part  # in place where the statistics allow it (each part is fresh)
         return total
 
-    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any, start: int = 0) -> Any:
-        """``step(chunk, None, rows, *broadcast)`` for each chunk, concatenated along rows."""
+    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any, start: int = 0,
+                   out: Any = None) -> Any:
+        """``step(chunk, None, rows, *broadcast)`` for each chunk, concatenated along rows.
+
+        (``out``, the output's form, is for the Dask executor's lazy result.)
+        """
         parts = [step(Xc, wc, rows, *broadcast) for Xc, wc, rows in self._chunks(X, None, start)]
         return xp.concatenate(parts) if parts else step(X[:0], None, slice(start, start), *broadcast)
 
@@ -147,6 +152,12 @@ class DaskExecutor:
     :class:`ChunkExecutor`), a tree sum of the blocks' statistics with
     ``split_every`` inputs per node, and one ``compute``.  The broadcast
     parameters enter the graph once and reach each worker once.
+
+    The broadcast parameters travel pickled in-band (protocol 4): Dask's own
+    out-of-band serialisation hands workers NumPy arrays at arbitrary byte
+    offsets, and NumPy's matmul and einsum fall back from BLAS to slow loops
+    on unaligned arrays (measured: every pass about 2x slower in a worker).
+    Unpickled in-band, every array is a fresh, aligned allocation.
 
     The sum is taken in a different order from the in-process executor's
     (a tree over blocks, not a left-to-right chain over chunks), so totals
@@ -183,7 +194,7 @@ class DaskExecutor:
         """The sum over all chunks of all blocks of ``step(chunk, weights, rows, *broadcast)``."""
         import dask
 
-        shared = dask.delayed(broadcast, traverse=False)
+        shared = _shared(broadcast)
         task = dask.delayed(_block_sum, pure=True)
         parts = [task(step, self.chunk_size, b, w, s, shared) for b, w, s in self._blocks(X, sample_weight)]
         add = dask.delayed(_sum, pure=True)
@@ -191,17 +202,18 @@ class DaskExecutor:
             parts = [add(*parts[i : i + self.split_every]) for i in range(0, len(parts), self.split_every)]
         return compute(parts[0])[0]
 
-    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any) -> Any:
+    def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any, out: Any = None) -> Any:
         """A lazy Dask array: ``step`` over each block's chunks, concatenated along rows.
 
-        The output's dtype and trailing shape come from the step applied to
-        zero rows, here; nothing is computed until the caller asks.
+        The output's dtype and trailing shape are ``out`` (an empty array of
+        them) or come from the step applied to zero rows, here; nothing is
+        computed until the caller asks.
         """
         import dask
         import dask.array as da
 
-        probe = step(xp.zeros((0, X.shape[1]), dtype=X.dtype), None, slice(0, 0), *broadcast)
-        shared = dask.delayed(broadcast, traverse=False)
+        probe = out if out is not None else step(xp.zeros((0, X.shape[1]), dtype=X.dtype), None, slice(0, 0), *broadcast)
+        shared = _shared(broadcast)
         task = dask.delayed(_block_concat, pure=True)
         parts = [
             da.from_delayed(task(step, self.chunk_size, xp, b, s, shared), shape=(n,) + probe.shape[1:], dtype=probe.dtype,
@@ -222,23 +234,31 @@ class DaskExecutor:
         """
         import dask
 
-        shared = dask.delayed(broadcast, traverse=False)
+        shared = _shared(broadcast)
         task = dask.delayed(_block_fold, pure=True)
         for b, w, s in self._blocks(X, sample_weight):
             state = task(fn, state, b, w, s, shared)
         return compute(state)[0]
 
 
-def _block_sum(step: Callable[..., Any], chunk_size: int, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
-    return ChunkExecutor(chunk_size).map_sum(step, X, w, *broadcast, start=start)
+def _shared(broadcast: tuple) -> Any:
+    """The broadcast parameters as one graph node: bytes pickled in-band (see :class:`DaskExecutor`)."""
+    import cloudpickle
+    import dask
+
+    return dask.delayed(cloudpickle.dumps(broadcast, protocol=4), traverse=False)
 
 
-def _block_concat(step: Callable[..., Any], chunk_size: int, xp: Any, X: Any, start: int, broadcast: tuple) -> Any:
-    return ChunkExecutor(chunk_size).map_concat(step, xp, X, *broadcast, start=start)
+def _block_sum(step: Callable[..., Any], chunk_size: int, X: Any, w: Any, start: int, shared: bytes) -> Any:
+    return ChunkExecutor(chunk_size).map_sum(step, X, w, *pickle.loads(shared), start=start)
 
 
-def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
-    return fn(state, X, w, start, *broadcast)
+def _block_concat(step: Callable[..., Any], chunk_size: int, xp: Any, X: Any, start: int, shared: bytes) -> Any:
+    return ChunkExecutor(chunk_size).map_concat(step, xp, X, *pickle.loads(shared), start=start)
+
+
+def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, shared: bytes) -> Any:
+    return fn(state, X, w, start, *pickle.loads(shared))
 
 
 def _sum(*parts: Any) -> Any:

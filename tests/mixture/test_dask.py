@@ -133,7 +133,7 @@ def test_a_lost_cluster_is_a_clear_error_and_leaves_the_estimator_as_it_was():
     X = _data(400)
     est = GaussianMixture(2, random_state=0).fit(X)
     state = dict(vars(est))
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
     client = distributed.Client(cluster, set_as_default=False)
     cluster.close()
     client.close()
@@ -141,3 +141,48 @@ def test_a_lost_cluster_is_a_clear_error_and_leaves_the_estimator_as_it_was():
         with pytest.raises(ClusterError, match="Dask cluster could not complete"):
             est.fit(da.from_array(X, chunks=(100, 3)))
     assert vars(est).keys() == state.keys() and all(vars(est)[k] is v for k, v in state.items())
+
+
+def test_a_worker_killed_mid_fit_leaves_the_estimator_fitted_correctly_or_as_it_was():
+    # A cluster of its own (the session's stays whole): one of two worker
+    # processes is killed while the fit runs; its nanny restarts it and Dask
+    # recomputes the blocks it held.  The fit either completes, with the
+    # in-memory answer, or fails with a ClusterError and changes nothing.
+    import os
+    import signal
+    import threading
+    import time
+
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    X = _data(60_000, seed=4)
+    kw = dict(n_components=3, init_params="random_from_data", random_state=0, max_iter=60, tol=0.0)
+    est = GaussianMixture(**kw).fit(X[:500])
+    before = dict(vars(est))
+    outcome = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+        pids = list(client.run(os.getpid).values())
+
+        def fit():
+            with dask.config.set(scheduler=client):
+                try:
+                    est.fit(da.from_array(X, chunks=(5000, 3)))
+                    outcome["fitted"] = True
+                except ClusterError as exc:
+                    outcome["error"] = exc
+
+        thread = threading.Thread(target=fit)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(client.processing().values()):
+            time.sleep(0.01)  # until the workers are busy with the call
+        os.kill(pids[0], signal.SIGKILL)
+        assert thread.is_alive()  # killed mid-call
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+    assert outcome, "the fit neither returned nor raised a ClusterError"
+    if "fitted" in outcome:
+        _same_fit(est, GaussianMixture(**kw).fit(X))
+    else:
+        assert vars(est).keys() == before.keys() and all(vars(est)[k] is v for k, v in before.items())

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import DEVICES, Backend, get_backend, is_gpu_array
 from .._elbo import ELBOTracker
+from .._execution import DaskExecutor, is_dask_array
 from .._validation import (
     check_data,
     check_option,
@@ -420,6 +421,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     def _validate(self, X: Any, reset: bool, likelihood_data: bool = True) -> tuple[Backend, Any]:
         """Validated X on the device, in the dtype of the (fitted) parameters."""
+        if is_dask_array(X):
+            raise ValueError(
+                "VAE.fit and partial_fit do not take Dask arrays yet (transform, inverse_transform, elbo, "
+                "score_samples and score do). Fit on a sample in memory (X[idx].compute()), or stream "
+                "blocks through partial_fit: for block in X.to_delayed().ravel(): vae.partial_fit(block.compute())."
+            )
         planned = (None if self.dtype is None else np.dtype(self.dtype)) if reset else self._fitted_dtype()
         # Adam squares gradients that grow with the squared data: 4th powers.
         X = check_data(self, X, reset=reset, dtype=planned, power=4)
@@ -870,6 +877,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             In the dtype of the parameters (see ``dtype``).
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._on_blocks("transform", X, int(self.n_components), self._fitted_dtype())
         be, X = self._validate(X, reset=False, likelihood_data=False)
         net = self._fitted_network(be)
         with _limit_blas_threads(be, min(CHUNK_ROWS, X.shape[0]), net.encoder_sizes):
@@ -892,6 +901,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         """
         check_is_fitted(self)
         dtype = self._fitted_dtype()
+        if is_dask_array(X):
+            if X.ndim != 2 or X.shape[1] != self.n_components:
+                raise ValueError(
+                    f"inverse_transform expects latent vectors of shape (n_samples, "
+                    f"{self.n_components}), got shape {X.shape}."
+                )
+            return self._on_blocks("inverse_transform", X, int(self.n_features_in_), dtype, validate=False)
         if not is_gpu_array(X):
             X = check_array(X, dtype=dtype)
         be = get_backend(self.device, X)
@@ -905,6 +921,21 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         with _limit_blas_threads(be, min(CHUNK_ROWS, Z.shape[0]), net.decoder_sizes):
             parts = [net.decoder_mean(net.decode(chunk)) for chunk in _chunks(Z)]
         return be.to_host(be.xp.concatenate(parts))
+
+    def _on_blocks(self, method: str, X: Any, columns: int | None, dtype: Any, validate: bool = True,
+                   **kwargs: Any) -> Any:
+        """``method`` over the blocks of a Dask array X: a lazy Dask array.
+
+        Each block's chunks are passed to the same method on the workers, so
+        the values equal the in-memory ones (the Monte-Carlo noise of each
+        row is keyed by the row itself).  X's shape is checked now, its
+        values when computed.
+        """
+        if validate:
+            X = check_data(self, X, reset=False)
+        shape = (0,) if columns is None else (0, columns)
+        return DaskExecutor(CHUNK_ROWS).map_concat(_method_step, np, X, self, method, kwargs,
+                                                   out=np.empty(shape, dtype=dtype))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the generative model p(z) p(x | z).
@@ -959,6 +990,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         """
         check_is_fitted(self)
         check_scalar(n_samples, "n_samples", numbers.Integral, low=1)
+        if is_dask_array(X):
+            return self._on_blocks("elbo", X, None, np.dtype(np.float64), n_samples=n_samples)
         be, X = self._validate(X, reset=False)
         return self._evaluate(be, self._fitted_network(be), X, int(n_samples), False, self._eval_seed())
 
@@ -982,6 +1015,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         log_prob : ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._on_blocks("score_samples", X, None, np.dtype(np.float64))
         be, X = self._validate(X, reset=False)
         net = self._fitted_network(be)
         return self._evaluate(be, net, X, int(self.n_importance), True, self._eval_seed())
@@ -1004,6 +1039,11 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 def _chunks(X: Any):
     for lo in range(0, X.shape[0], CHUNK_ROWS):
         yield X[lo : lo + CHUNK_ROWS]
+
+
+def _method_step(Xc: Any, weights: Any, rows: slice, est: "VAE", method: str, kwargs: dict) -> Any:
+    """A step of :meth:`VAE._on_blocks`: the fitted estimator's method on one chunk."""
+    return getattr(est, method)(Xc, **kwargs)
 
 
 class _Progress:
