@@ -28,7 +28,6 @@ minibatch steps of a stream, which travel to the data).
 
 from __future__ import annotations
 
-import pickle
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -153,12 +152,6 @@ class DaskExecutor:
     ``split_every`` inputs per node, and one ``compute``.  The broadcast
     parameters enter the graph once and reach each worker once.
 
-    The broadcast parameters travel pickled in-band (protocol 4): Dask's own
-    out-of-band serialisation hands workers NumPy arrays at arbitrary byte
-    offsets, and NumPy's matmul and einsum fall back from BLAS to slow loops
-    on unaligned arrays (measured: every pass about 2x slower in a worker).
-    Unpickled in-band, every array is a fresh, aligned allocation.
-
     The sum is taken in a different order from the in-process executor's
     (a tree over blocks, not a left-to-right chain over chunks), so totals
     differ by rounding only: each floating-point addition errs by at most
@@ -242,23 +235,22 @@ class DaskExecutor:
 
 
 def _shared(broadcast: tuple) -> Any:
-    """The broadcast parameters as one graph node: bytes pickled in-band (see :class:`DaskExecutor`)."""
-    import cloudpickle
+    """The broadcast parameters as one graph node, which each worker fetches once per pass."""
     import dask
 
-    return dask.delayed(cloudpickle.dumps(broadcast, protocol=4), traverse=False)
+    return dask.delayed(broadcast, traverse=False)
 
 
-def _block_sum(step: Callable[..., Any], chunk_size: int, X: Any, w: Any, start: int, shared: bytes) -> Any:
-    return ChunkExecutor(chunk_size).map_sum(step, X, w, *pickle.loads(shared), start=start)
+def _block_sum(step: Callable[..., Any], chunk_size: int, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
+    return ChunkExecutor(chunk_size).map_sum(step, X, w, *broadcast, start=start)
 
 
-def _block_concat(step: Callable[..., Any], chunk_size: int, xp: Any, X: Any, start: int, shared: bytes) -> Any:
-    return ChunkExecutor(chunk_size).map_concat(step, xp, X, *pickle.loads(shared), start=start)
+def _block_concat(step: Callable[..., Any], chunk_size: int, xp: Any, X: Any, start: int, broadcast: tuple) -> Any:
+    return ChunkExecutor(chunk_size).map_concat(step, xp, X, *broadcast, start=start)
 
 
-def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, shared: bytes) -> Any:
-    return fn(state, X, w, start, *pickle.loads(shared))
+def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
+    return fn(state, X, w, start, *broadcast)
 
 
 def _sum(*parts: Any) -> Any:
