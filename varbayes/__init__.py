@@ -3,10 +3,12 @@
 Exact EM for Gaussian mixtures (GaussianMixture), coordinate-ascent
 mean-field VB (BayesianGaussianMixture), an amortised, stochastic VAE (VAE),
 one ELBO tracker shared by all of them, and one backend that runs the
-arithmetic on NumPy (CPU) or CuPy (GPU).
+arithmetic on NumPy (CPU) or CuPy (GPU); Dask arrays are fitted where their
+blocks live.
 """
 
 from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
+from ._execution import ClusterError
 from .mixture import BayesianGaussianMixture, GaussianMixture
 from .vae import VAE, DivergenceError
 
@@ -14,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayesianGaussianMixture",
+    "ClusterError",
     "DivergenceError",
     "ELBODecreaseWarning",
     "ELBOTracker",

@@ -47,7 +47,12 @@ def is_dask_array(X: Any) -> bool:
 
 
 class ClusterError(RuntimeError):
-    """The Dask cluster failed a pass: unreachable, closed, or its workers lost."""
+    """The Dask cluster could not complete a pass: unreachable, closed, or
+    its workers lost.
+
+    Raised by every estimator method given a Dask array, instead of Dask's
+    own connection errors; the estimator is left as it was.
+    """
 
 
 CLUSTER_MESSAGE = (
@@ -138,6 +143,14 @@ class ChunkExecutor:
         """The rows of X at sorted ``indices`` (a sample for an initialisation)."""
         return X[indices]
 
+    def n_blocks(self, X: Any) -> int:
+        """One block: X itself."""
+        return 1
+
+    def blocks(self, X: Any, order: Any) -> Iterator[Any]:
+        """X itself, as the one block."""
+        yield X
+
     def fold(self, fn: Callable[..., Any], X: Any, sample_weight: Any, state: Any, *broadcast: Any) -> Any:
         """``fn(state, X, weights, start, *broadcast)``: X is one block here."""
         return fn(state, X, sample_weight, 0, *broadcast)
@@ -218,6 +231,21 @@ class DaskExecutor:
     def take(self, X: Any, indices: np.ndarray) -> Any:
         """The rows of X at sorted ``indices``, gathered from their blocks (only those rows travel)."""
         return compute(X[indices])[0]
+
+    def n_blocks(self, X: Any) -> int:
+        """The number of row blocks of X."""
+        return len(X.chunks[0])
+
+    def blocks(self, X: Any, order: Any) -> Iterator[Any]:
+        """The row blocks of X in ``order``, each computed and brought here in turn.
+
+        For a sequential consumer (stochastic gradient steps) that must see
+        the rows one minibatch at a time: only one block is held here at a
+        time, never the whole of X.
+        """
+        delayed = X.to_delayed()[:, 0]
+        for i in order:
+            yield compute(delayed[int(i)])[0]
 
     def fold(self, fn: Callable[..., Any], X: Any, sample_weight: Any, state: Any, *broadcast: Any) -> Any:
         """``state = fn(state, block, weights, start, *broadcast)`` over the row blocks in order.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from varbayes._backend import NotPositiveDefiniteError, get_backend
-from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, get_covariance, residuals
+from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, Workspace, get_covariance, residuals
 
 be = get_backend("cpu")
 K, D, N = 3, 4, 40
@@ -120,3 +120,21 @@ def test_n_parameters_match_sklearn_counts():
     assert get_covariance("tied", K, D).n_parameters() == D * (D + 1) // 2
     assert get_covariance("diag", K, D).n_parameters() == K * D
     assert get_covariance("spherical", K, D).n_parameters() == K
+
+
+def test_a_workspace_reuses_its_arrays_and_changes_no_result():
+    rng = np.random.default_rng(0)
+    X, centers = rng.normal(size=(50, 3)), rng.normal(size=(4, 3))
+    ws = Workspace()
+    a = ws.get(np, "D", (4, 3, 50), np.float64)
+    assert ws.get(np, "D", (4, 3, 50), np.float64) is a
+    assert ws.get(np, "D", (4, 3, 7), np.float64) is not a and ws.get(np, "W", (4, 3, 50), np.float64) is not a
+    cov = get_covariance("full", 4, 3)
+    prec_chol = np.tile(np.linalg.cholesky(np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])), (4, 1, 1))
+    resp = rng.dirichlet(np.ones(4), size=50)
+    plain, reused = residuals(np, X, centers), residuals(np, X, centers, workspace=ws)
+    assert reused.D is ws.get(np, "D", (4, 3, 50), np.float64)
+    np.testing.assert_array_equal(cov.mahalanobis(np, reused, prec_chol), cov.mahalanobis(np, plain, prec_chol))
+    for got, want in zip(cov.centered_moments(np, reused, resp), cov.centered_moments(np, plain, resp)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(reused.squared, plain.squared)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from varbayes import BayesianGaussianMixture, GaussianMixture
-from varbayes._execution import ClusterError
+from varbayes import ClusterError
 
 da = pytest.importorskip("dask.array")
 pytest.importorskip("distributed")

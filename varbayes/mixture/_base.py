@@ -41,7 +41,7 @@ from .._validation import (
     unchanged_on_error,
 )
 from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
-from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
+from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals, thread_workspace
 from ._stats import EStepTerms, GaussianStats, auto_chunk_size, e_step, initial_stats, log_rho, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -701,7 +701,7 @@ def _on_backend(device: str, X: Any) -> tuple[Backend, Any]:
 
 def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms, what: str) -> Any:
     """A prediction step: the chunk's responsibilities, labels or log normaliser."""
-    lr = log_rho(be.xp, residuals(be.xp, Xc, terms.hi, terms.lo), terms)
+    lr = log_rho(be.xp, residuals(be.xp, Xc, terms.hi, terms.lo, thread_workspace()), terms)
     if what == "label":
         return be.xp.argmax(lr, axis=1)
     if what == "log_norm":

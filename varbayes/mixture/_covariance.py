@@ -27,6 +27,7 @@ log |Lambda|^{1/2} = sum(log diag P).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -213,18 +214,68 @@ class Residuals:
     types need for both the densities and the moments, are computed once.
     """
 
-    __slots__ = ("D", "_squared")
+    __slots__ = ("D", "_squared", "_xp", "_workspace")
 
-    def __init__(self, D: Any) -> None:
+    def __init__(self, D: Any, xp: Any = None, workspace: "Workspace | None" = None) -> None:
         self.D = D
         self._squared = None
+        self._xp = xp
+        self._workspace = workspace
+
+    def scratch(self, name: str) -> Any:
+        """A work array of D's shape and dtype, reused from chunk to chunk
+        (None without a workspace: the caller allocates)."""
+        if self._workspace is None:
+            return None
+        return self._workspace.get(self._xp, name, self.D.shape, self.D.dtype)
 
     @property
     def squared(self) -> Any:
         """D * D, computed on first use."""
         if self._squared is None:
-            self._squared = self.D * self.D
+            out = self.scratch("squared")
+            self._squared = self.D * self.D if out is None else self._xp.multiply(self.D, self.D, out=out)
         return self._squared
+
+
+class Workspace:
+    """The (K, d, n) work arrays of one thread's chunks, allocated once and
+    reused: a pass then allocates nothing the size of a chunk's residuals.
+
+    Besides the allocation itself, this avoids the page faults of mapping
+    fresh memory for every chunk, which glibc does when its mmap threshold
+    is fixed (by any MALLOC_* variable in the environment, as Dask's workers
+    have: about 2x the time of a pass).  Arrays are kept per name and shape
+    (a pass has at most two shapes, its full chunks and its last); each is
+    valid until the same name is asked for again, so a local step takes each
+    name once per chunk.
+    """
+
+    _LIMIT = 16
+
+    def __init__(self) -> None:
+        self._arrays: dict = {}
+
+    def get(self, xp: Any, name: str, shape: tuple, dtype: Any) -> Any:
+        """The array ``name`` of this shape and dtype in namespace ``xp`` (contents undefined)."""
+        key = (xp.__name__, name, tuple(shape), np.dtype(dtype).str)
+        array = self._arrays.get(key)
+        if array is None:
+            if len(self._arrays) >= self._LIMIT:
+                self._arrays.clear()
+            array = self._arrays[key] = xp.empty(shape, dtype=dtype)
+        return array
+
+
+_THREAD = threading.local()
+
+
+def thread_workspace() -> Workspace:
+    """This thread's :class:`Workspace` (each thread of a Dask worker has its own)."""
+    workspace = getattr(_THREAD, "workspace", None)
+    if workspace is None:
+        workspace = _THREAD.workspace = Workspace()
+    return workspace
 
 
 def split_centers(xp: Any, centers: Any, dtype: Any) -> tuple[Any, Any]:
@@ -244,16 +295,23 @@ def split_centers(xp: Any, centers: Any, dtype: Any) -> tuple[Any, Any]:
     return hi, (lo if bool(xp.any(lo != 0)) else None)
 
 
-def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None) -> Residuals:
+def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None, workspace: Workspace | None = None) -> Residuals:
     """x_n - c_k for every row of the chunk ``Xc`` (n, d) and centre (K, d).
 
     ``centers`` is in the dtype of ``Xc``; ``lo`` (optional, see
     :func:`split_centers`) is a remainder subtracted after the difference.
+    With a ``workspace``, the residuals and the work arrays derived from
+    them reuse its arrays (valid until the next chunk's residuals).
     """
-    D = xp.ascontiguousarray(Xc.T)[None, :, :] - centers[:, :, None]
+    XT = xp.ascontiguousarray(Xc.T)[None, :, :]
+    if workspace is None:
+        D = XT - centers[:, :, None]
+    else:
+        out = workspace.get(xp, "D", (centers.shape[0],) + XT.shape[1:], xp.result_type(XT, centers))
+        D = xp.subtract(XT, centers[:, :, None], out=out)
     if lo is not None:
         D -= lo[:, :, None]
-    return Residuals(D)
+    return Residuals(D, xp, workspace)
 
 
 def _per_component(xp: Any, value: Any, cov: Any) -> Any:
@@ -269,17 +327,17 @@ def _raise_not_pd(name: str) -> None:
 class _MatrixCovariance(Covariance):
     """Shared algebra of 'full' and 'tied' (dense d x d matrices)."""
 
-    def whiten(self, xp: Any, D: Any, prec_chol: Any) -> Any:
-        """Whitened residuals P_k^T D_kn, shape (K, d, n), of residuals D (K, d, n)."""
+    def whiten(self, xp: Any, D: Any, prec_chol: Any, out: Any = None) -> Any:
+        """Whitened residuals P_k^T D_kn, shape (K, d, n), of residuals D (K, d, n) (into ``out``)."""
         raise NotImplementedError
 
     def mahalanobis(self, xp, R, prec_chol):
-        Y = self.whiten(xp, R.D, prec_chol)
+        Y = self.whiten(xp, R.D, prec_chol, out=R.scratch("whitened"))
         return xp.einsum("kdn,kdn->nk", Y, Y)
 
     def centered_moments(self, xp, R, resp):
         # Weighted residuals, the multiply running along n (contiguous).
-        W = R.D * xp.ascontiguousarray(resp.T)[:, None, :]
+        W = xp.multiply(R.D, xp.ascontiguousarray(resp.T)[:, None, :], out=R.scratch("weighted"))
         second = xp.matmul(W, xp.swapaxes(R.D, 1, 2))  # one batched GEMM, (K, d, n) @ (K, n, d)
         return W.sum(axis=2), self._in_shape(second)
 
@@ -356,8 +414,8 @@ class FullCovariance(_MatrixCovariance):
     def weighted_outer(self, xp, u, v, w):
         return (w[:, None] * u)[:, :, None] * v[:, None, :]
 
-    def whiten(self, xp, D, prec_chol):
-        return xp.matmul(xp.swapaxes(prec_chol, 1, 2), D)  # one batched GEMM, (K, d, d) @ (K, d, n)
+    def whiten(self, xp, D, prec_chol, out=None):
+        return xp.matmul(xp.swapaxes(prec_chol, 1, 2), D, out=out)  # one batched GEMM, (K, d, d) @ (K, d, n)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
@@ -398,8 +456,8 @@ class TiedCovariance(_MatrixCovariance):
     def pooled(self, counts):
         return counts.sum()
 
-    def whiten(self, xp, D, prec_chol):
-        return xp.matmul(prec_chol.T, D)  # (d, d) @ (K, d, n)
+    def whiten(self, xp, D, prec_chol, out=None):
+        return xp.matmul(prec_chol.T, D, out=out)  # (d, d) @ (K, d, n)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(self.precisions(xp, prec_chol) * scatter)

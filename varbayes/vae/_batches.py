@@ -7,7 +7,7 @@ order can be checked here, without looking into a fit.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -35,3 +35,28 @@ def batch_slices(n_samples: int, batch_size: int) -> Iterator[slice]:
     """Consecutive positions [0, b), [b, 2b), ... of an epoch's order; the last may be short."""
     for lo in range(0, n_samples, batch_size):
         yield slice(lo, min(lo + batch_size, n_samples))
+
+
+def block_minibatches(
+    blocks: Iterable[Any], batch_size: int, shuffle: bool, random_state: np.random.RandomState, xp: Any
+) -> Iterator[Any]:
+    """Minibatches of ``batch_size`` rows from blocks that arrive one at a time
+    (the blocks of a Dask array, in an order the caller shuffled).
+
+    Within each block the rows are permuted when ``shuffle``; the rows left
+    at a block's end (fewer than a minibatch) lead the next block's first
+    minibatch, so every minibatch but the epoch's last is full.
+    """
+    carry = None
+    for block in blocks:
+        block = xp.asarray(block)
+        if shuffle:
+            block = block[xp.asarray(random_state.permutation(block.shape[0]))]
+        if carry is not None and carry.shape[0]:
+            block = xp.concatenate([carry, block])
+        full = block.shape[0] - block.shape[0] % batch_size
+        for lo in range(0, full, batch_size):
+            yield block[lo : lo + batch_size]
+        carry = block[full:]
+    if carry is not None and carry.shape[0]:
+        yield carry

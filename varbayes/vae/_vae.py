@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import DEVICES, Backend, get_backend, is_gpu_array
 from .._elbo import ELBOTracker
-from .._execution import DaskExecutor, is_dask_array
+from .._execution import DaskExecutor, get_executor, is_dask_array
 from .._validation import (
     check_data,
     check_option,
@@ -41,7 +41,7 @@ from .._validation import (
     unchanged_on_error,
 )
 from ._adam import Adam
-from ._batches import batch_slices, epoch_order
+from ._batches import batch_slices, block_minibatches, epoch_order
 from ._layers import ACTIVATIONS
 from ._model import LOGVAR_BOUND, VAENetwork
 
@@ -421,18 +421,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
     def _validate(self, X: Any, reset: bool, likelihood_data: bool = True) -> tuple[Backend, Any]:
         """Validated X on the device, in the dtype of the (fitted) parameters."""
-        if is_dask_array(X):
-            raise ValueError(
-                "VAE.fit and partial_fit do not take Dask arrays yet (transform, inverse_transform, elbo, "
-                "score_samples and score do). Fit on a sample in memory (X[idx].compute()), or stream "
-                "blocks through partial_fit: for block in X.to_delayed().ravel(): vae.partial_fit(block.compute())."
-            )
         planned = (None if self.dtype is None else np.dtype(self.dtype)) if reset else self._fitted_dtype()
         # Adam squares gradients that grow with the squared data: 4th powers.
-        X = check_data(self, X, reset=reset, dtype=planned, power=4)
+        # A Dask array (fit, partial_fit) is persisted on its cluster and
+        # checked there in one pass.
+        X = check_data(self, X, reset=reset, dtype=planned, power=4, persist=True)
         be = get_backend(self.device, X)
         dtype = self._compute_dtype(X) if reset else self._fitted_dtype()
-        X = be.asarray(X, dtype=dtype)
+        X = X.astype(dtype) if is_dask_array(X) else be.asarray(X, dtype=dtype)
         if likelihood_data:
             self._check_likelihood_data(be, X)
         return be, X
@@ -492,8 +488,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             if len(shape) == 2:
                 bound = math.sqrt(factor / (shape[0] + shape[1]))
                 theta[lo:hi] = rs.uniform(-bound, bound, size=shape).ravel()
-        xp = be.xp
-        mean = be.to_host(xp.mean(X, axis=0, dtype=xp.float64))
+        mean, var = _feature_moments(be, X)
         last = f"decb{len(net.decoder_sizes) - 2}"
         lo, hi, _ = net.params.offsets[last]
         if self.likelihood == "bernoulli":
@@ -501,7 +496,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             theta[lo:hi] = np.log(p) - np.log1p(-p)
         else:
             theta[lo:hi] = mean
-            var = be.to_host(xp.var(X, axis=0, dtype=xp.float64))
             # A (near-)constant feature would start at variance ~0, and the
             # random initial decoder weights would then cost it ~1/var nats:
             # floor the start at a small fraction of the typical variance.
@@ -564,7 +558,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data (in [0, 1] for ``likelihood='bernoulli'``); NumPy,
-            or CuPy for a GPU fit.
+            CuPy for a GPU fit, or a Dask array: persisted on its cluster,
+            whose blocks then come to the trainer one at a time in a random
+            order each epoch, rows shuffled within each block (see the
+            "Scaling out" page); never gathered whole.
         y : Ignored
             Not used, present for API consistency.
 
@@ -639,6 +636,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         rs = self._random_state
         n_samples, n_features = X.shape
         dtype = X.dtype
+        executor = get_executor(X, CHUNK_ROWS)
         early = self.early_stopping and not incremental
         if early:
             n_val = math.ceil(self.validation_fraction * n_samples)
@@ -655,9 +653,16 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             # the same noise for every validation pass: epochs, warm starts
             # included, are compared with common random numbers.
             split = np.random.RandomState(self._split_seed)
-            order = be.asarray(split.permutation(n_samples))
+            order = split.permutation(n_samples)
             val_seed = int(split.randint(np.iinfo(np.int32).max))
-            X_val, X = X[order[:n_val]], X[order[n_val:]]
+            if is_dask_array(X):
+                # The validation rows come here (validation_fraction of X);
+                # the training rows stay in their blocks, in row order.
+                X_val = be.asarray(executor.take(X, np.sort(order[:n_val])))
+                X = X[np.sort(order[n_val:])]
+            else:
+                order = be.asarray(order)
+                X_val, X = X[order[:n_val]], X[order[n_val:]]
         n_train = X.shape[0]
         batch = self._batch_size(n_train)
 
@@ -688,7 +693,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         converged = False
         n_epochs = 1 if incremental else int(self.max_iter)
         n_batches = math.ceil(n_train / batch)
-        Xb_buf = xp.empty((batch, n_features), dtype=dtype) if self.shuffle else None
+        Xb_buf = xp.empty((batch, n_features), dtype=dtype) if self.shuffle and not executor.distributed else None
         start_time = time.perf_counter()
 
         # Divergence by collapse: the best training ELBO of this call so far,
@@ -700,18 +705,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 
         for _ in range(n_epochs):
             epoch = history["n_iter_"] + 1
-            order = epoch_order(n_train, self.shuffle, rs)
-            order = None if order is None else be.asarray(order)
             rec_total = kl_total = 0.0
+            seen = 0
             w = self.beta
             progress = _Progress(n_batches, epoch) if self.verbose >= 2 else None
-            for step, rows in enumerate(batch_slices(n_train, batch)):
-                nb = rows.stop - rows.start
-                if order is not None:
-                    Xb = Xb_buf[:nb]
-                    xp.take(X, order[rows], axis=0, out=Xb)
-                else:
-                    Xb = X[rows]
+            for step, Xb in enumerate(self._minibatches(be, executor, X, batch, Xb_buf, rs)):
+                nb = Xb.shape[0]
+                seen += nb
                 eps = eps_rng.standard_normal((nb, net.q), dtype=dtype)
                 if self.kl_warmup:
                     w = self.beta * min(1.0, (epoch - 1 + (step + 1) / n_batches) / self.kl_warmup)
@@ -727,7 +727,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 rec_total += rec
                 kl_total += kl
                 if progress is not None:
-                    progress.update(step + 1, -(rec_total + kl_total) / rows.stop)
+                    progress.update(step + 1, -(rec_total + kl_total) / seen)
             if not bool(xp.isfinite(theta).all()):
                 fail(epoch, n_batches, "parameter update")
             history["n_iter_"] = epoch
@@ -781,6 +781,32 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 ConvergenceWarning,
             )
         self._set_fitted(net, be.to_host(theta), tracker, history, adam.state(be.to_host), early, best_loss, best_val)
+
+    def _minibatches(self, be: Backend, executor: Any, X: Any, batch: int, buf: Any, rs: np.random.RandomState):
+        """One epoch's minibatches.
+
+        In memory: one permutation of all rows (``epoch_order``), taken into
+        ``buf``, or the rows in order.  On a Dask array: the blocks in a
+        random order, each brought here in turn and its rows permuted (two
+        levels of shuffling, so only one block is ever held here), cut into
+        minibatches with the rows left at a block's end carried into the next
+        (``block_minibatches``).
+        """
+        xp = be.xp
+        if executor.distributed:
+            n_blocks = executor.n_blocks(X)
+            blocks = executor.blocks(X, rs.permutation(n_blocks) if self.shuffle else range(n_blocks))
+            yield from block_minibatches(blocks, batch, self.shuffle, rs, xp)
+            return
+        order = epoch_order(X.shape[0], self.shuffle, rs)
+        order = None if order is None else be.asarray(order)
+        for rows in batch_slices(X.shape[0], batch):
+            if order is None:
+                yield X[rows]
+            else:
+                Xb = buf[: rows.stop - rows.start]
+                xp.take(X, order[rows], axis=0, out=Xb)
+                yield Xb
 
     def _divergence_message(self, epoch: int, step: int, n_batches: int, what: str) -> str:
         """Name the divergence and its cause.  Data that would overflow the
@@ -1039,6 +1065,17 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
 def _chunks(X: Any):
     for lo in range(0, X.shape[0], CHUNK_ROWS):
         yield X[lo : lo + CHUNK_ROWS]
+
+
+def _feature_moments(be: Backend, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's mean and variance (float64, host); one pass on the cluster for a Dask array."""
+    if is_dask_array(X):
+        from .._execution import compute
+
+        X = X.astype(np.float64)
+        return compute(X.mean(axis=0), X.var(axis=0))
+    xp = be.xp
+    return be.to_host(xp.mean(X, axis=0, dtype=xp.float64)), be.to_host(xp.var(X, axis=0, dtype=xp.float64))
 
 
 def _method_step(Xc: Any, weights: Any, rows: slice, est: "VAE", method: str, kwargs: dict) -> Any:
