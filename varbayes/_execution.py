@@ -28,11 +28,64 @@ minibatch steps of a stream, which travel to the data).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["ChunkExecutor", "ClusterError", "DaskExecutor", "chunk_slices", "compute", "get_executor", "is_dask_array", "persist"]
+__all__ = [
+    "ChunkExecutor", "ClusterError", "DaskExecutor", "Workspace", "chunk_slices", "compute", "get_executor",
+    "is_dask_array", "persist", "workspace",
+]
+
+
+class Workspace:
+    """Named work arrays that the chunks of one pass reuse.
+
+    A local step asks for its chunk-sized temporaries by name (see
+    :func:`workspace`); the first chunk allocates them and the others reuse
+    them, so a pass allocates nothing per chunk.  Besides the allocations,
+    this avoids the page faults of mapping fresh memory for every chunk,
+    which glibc does when its mmap threshold is fixed (by any MALLOC_*
+    variable in the environment, as Dask's workers have: about 2x the time
+    of a pass).  Arrays are kept per name and shape (a pass has at most two
+    shapes, its full chunks and its last); each is valid until the same name
+    and shape are asked for again, so a step takes each name once per chunk.
+    The arrays go with the pass.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict = {}
+
+    def get(self, xp: Any, name: str, shape: tuple, dtype: Any) -> Any:
+        """The array ``name`` of this shape and dtype in namespace ``xp`` (contents undefined)."""
+        key = (xp.__name__, name, tuple(shape), np.dtype(dtype).str)
+        array = self._arrays.get(key)
+        if array is None:
+            array = self._arrays[key] = xp.empty(shape, dtype=dtype)
+        return array
+
+
+_PASS = threading.local()
+
+
+def workspace() -> Workspace | None:
+    """The :class:`Workspace` of the pass running in this thread (None outside a pass)."""
+    return getattr(_PASS, "workspace", None)
+
+
+@contextlib.contextmanager
+def _pass_workspace() -> Iterator[None]:
+    """A workspace for the chunks of one pass (an enclosing pass's, if any)."""
+    if workspace() is not None:
+        yield
+        return
+    _PASS.workspace = Workspace()
+    try:
+        yield
+    finally:
+        _PASS.workspace = None
 
 
 def chunk_slices(n_samples: int, chunk_size: int, start: int = 0) -> Iterator[slice]:
@@ -122,12 +175,13 @@ class ChunkExecutor:
         block of a Dask array), which ``rows`` counts from.
         """
         total = None
-        for Xc, wc, rows in self._chunks(X, sample_weight, start):
-            part = step(Xc, wc, rows, *broadcast)
-            if total is None:
-                total = part
-            else:
-                total += part  # in place where the statistics allow it (each part is fresh)
+        with _pass_workspace():
+            for Xc, wc, rows in self._chunks(X, sample_weight, start):
+                part = step(Xc, wc, rows, *broadcast)
+                if total is None:
+                    total = part
+                else:
+                    total += part  # in place where the statistics allow it (each part is fresh)
         return total
 
     def map_concat(self, step: Callable[..., Any], xp: Any, X: Any, *broadcast: Any, start: int = 0,
@@ -136,7 +190,8 @@ class ChunkExecutor:
 
         (``out``, the output's form, is for the Dask executor's lazy result.)
         """
-        parts = [step(Xc, wc, rows, *broadcast) for Xc, wc, rows in self._chunks(X, None, start)]
+        with _pass_workspace():
+            parts = [step(Xc, wc, rows, *broadcast) for Xc, wc, rows in self._chunks(X, None, start)]
         return xp.concatenate(parts) if parts else step(X[:0], None, slice(start, start), *broadcast)
 
     def take(self, X: Any, indices: np.ndarray) -> Any:
@@ -152,8 +207,10 @@ class ChunkExecutor:
         yield X
 
     def fold(self, fn: Callable[..., Any], X: Any, sample_weight: Any, state: Any, *broadcast: Any) -> Any:
-        """``fn(state, X, weights, start, *broadcast)``: X is one block here."""
-        return fn(state, X, sample_weight, 0, *broadcast)
+        """``fn(state, X, weights, start, *broadcast)``: X is one block here
+        (its passes share one workspace)."""
+        with _pass_workspace():
+            return fn(state, X, sample_weight, 0, *broadcast)
 
 
 class DaskExecutor:
@@ -278,7 +335,8 @@ def _block_concat(step: Callable[..., Any], chunk_size: int, xp: Any, X: Any, st
 
 
 def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, broadcast: tuple) -> Any:
-    return fn(state, X, w, start, *broadcast)
+    with _pass_workspace():
+        return fn(state, X, w, start, *broadcast)
 
 
 def _sum(*parts: Any) -> Any:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from varbayes._backend import NotPositiveDefiniteError, get_backend
-from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, Workspace, get_covariance, residuals
+from varbayes._execution import Workspace
+from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, get_covariance, residuals
 
 be = get_backend("cpu")
 K, D, N = 3, 4, 40

@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import DEVICES, Backend, NotPositiveDefiniteError, get_backend, is_gpu_array
-from .._execution import get_executor, is_dask_array
+from .._execution import get_executor, is_dask_array, workspace
 from .._validation import (
     check_data,
     check_option,
@@ -41,7 +41,7 @@ from .._validation import (
     unchanged_on_error,
 )
 from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
-from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals, thread_workspace
+from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
 from ._stats import EStepTerms, GaussianStats, auto_chunk_size, e_step, initial_stats, log_rho, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -701,7 +701,7 @@ def _on_backend(device: str, X: Any) -> tuple[Backend, Any]:
 
 def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms, what: str) -> Any:
     """A prediction step: the chunk's responsibilities, labels or log normaliser."""
-    lr = log_rho(be.xp, residuals(be.xp, Xc, terms.hi, terms.lo, thread_workspace()), terms)
+    lr = log_rho(be.xp, residuals(be.xp, Xc, terms.hi, terms.lo, workspace()), terms)
     if what == "label":
         return be.xp.argmax(lr, axis=1)
     if what == "log_norm":

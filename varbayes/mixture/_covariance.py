@@ -27,12 +27,12 @@ log |Lambda|^{1/2} = sum(log diag P).
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
 
 from .._backend import Backend, NotPositiveDefiniteError
+from .._execution import Workspace
 from ..expfam._gamma import Gamma
 
 
@@ -216,7 +216,7 @@ class Residuals:
 
     __slots__ = ("D", "_squared", "_xp", "_workspace")
 
-    def __init__(self, D: Any, xp: Any = None, workspace: "Workspace | None" = None) -> None:
+    def __init__(self, D: Any, xp: Any = None, workspace: Workspace | None = None) -> None:
         self.D = D
         self._squared = None
         self._xp = xp
@@ -236,46 +236,6 @@ class Residuals:
             out = self.scratch("squared")
             self._squared = self.D * self.D if out is None else self._xp.multiply(self.D, self.D, out=out)
         return self._squared
-
-
-class Workspace:
-    """The (K, d, n) work arrays of one thread's chunks, allocated once and
-    reused: a pass then allocates nothing the size of a chunk's residuals.
-
-    Besides the allocation itself, this avoids the page faults of mapping
-    fresh memory for every chunk, which glibc does when its mmap threshold
-    is fixed (by any MALLOC_* variable in the environment, as Dask's workers
-    have: about 2x the time of a pass).  Arrays are kept per name and shape
-    (a pass has at most two shapes, its full chunks and its last); each is
-    valid until the same name is asked for again, so a local step takes each
-    name once per chunk.
-    """
-
-    _LIMIT = 16
-
-    def __init__(self) -> None:
-        self._arrays: dict = {}
-
-    def get(self, xp: Any, name: str, shape: tuple, dtype: Any) -> Any:
-        """The array ``name`` of this shape and dtype in namespace ``xp`` (contents undefined)."""
-        key = (xp.__name__, name, tuple(shape), np.dtype(dtype).str)
-        array = self._arrays.get(key)
-        if array is None:
-            if len(self._arrays) >= self._LIMIT:
-                self._arrays.clear()
-            array = self._arrays[key] = xp.empty(shape, dtype=dtype)
-        return array
-
-
-_THREAD = threading.local()
-
-
-def thread_workspace() -> Workspace:
-    """This thread's :class:`Workspace` (each thread of a Dask worker has its own)."""
-    workspace = getattr(_THREAD, "workspace", None)
-    if workspace is None:
-        workspace = _THREAD.workspace = Workspace()
-    return workspace
 
 
 def split_centers(xp: Any, centers: Any, dtype: Any) -> tuple[Any, Any]:

@@ -44,8 +44,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .._backend import Backend
-from .._execution import chunk_slices  # noqa: F401  (re-exported for the tests)
-from ._covariance import Covariance, residuals, split_centers, thread_workspace
+from .._execution import chunk_slices, workspace  # noqa: F401  (chunk_slices re-exported for the tests)
+from ._covariance import Covariance, residuals, split_centers
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
@@ -266,7 +266,7 @@ def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -
     Moments are taken about the current centres, whose residuals the
     densities need anyway (see the module docstring).
     """
-    R = residuals(be.xp, Xc, terms.hi, terms.lo, thread_workspace())
+    R = residuals(be.xp, Xc, terms.hi, terms.lo, workspace())
     resp, log_norm, entropy = normalize_log_rho(be, log_rho(be.xp, R, terms))
     return chunk_stats(be, terms.cov, R, resp, weights, terms.origin, log_norm, entropy)
 
@@ -299,7 +299,7 @@ def moments_step(
     Xc: Any, weights: Any, rows: slice, be: Backend, cov: Covariance, resp_fn: RespFn, origin: Any, hi: Any, lo: Any
 ) -> GaussianStats:
     """Local step of the second pass: the moments of given responsibilities about ``origin``."""
-    R = residuals(be.xp, Xc, hi, lo, thread_workspace())
+    R = residuals(be.xp, Xc, hi, lo, workspace())
     return chunk_stats(be, cov, R, resp_fn(Xc, rows), weights, origin)
 
 
