@@ -49,10 +49,11 @@ class Workspace:
     this avoids the page faults of mapping fresh memory for every chunk,
     which glibc does when its mmap threshold is fixed (by any MALLOC_*
     variable in the environment, as Dask's workers have: about 2x the time
-    of a pass).  Arrays are kept per name and shape (a pass has at most two
-    shapes, its full chunks and its last); each is valid until the same name
-    and shape are asked for again, so a step takes each name once per chunk.
-    The arrays go with the pass.
+    of a pass).  One array per name, replaced when a different shape or
+    dtype is asked for (a pass's last, shorter chunk), so a workspace holds
+    no more than one chunk's arrays; each is valid until its name is asked
+    for again, so a step takes each name once per use.  The arrays go with
+    the pass.
     """
 
     def __init__(self) -> None:
@@ -60,10 +61,10 @@ class Workspace:
 
     def get(self, xp: Any, name: str, shape: tuple, dtype: Any) -> Any:
         """The array ``name`` of this shape and dtype in namespace ``xp`` (contents undefined)."""
-        key = (xp.__name__, name, tuple(shape), np.dtype(dtype).str)
-        array = self._arrays.get(key)
-        if array is None:
-            array = self._arrays[key] = xp.empty(shape, dtype=dtype)
+        array = self._arrays.get(name)
+        if array is None or array.shape != tuple(shape) or array.dtype != dtype or not isinstance(array, xp.ndarray):
+            array = self._arrays[name] = None  # free the old one first
+            array = self._arrays[name] = xp.empty(shape, dtype=dtype)
         return array
 
 

@@ -129,7 +129,8 @@ def test_a_workspace_reuses_its_arrays_and_changes_no_result():
     ws = Workspace()
     a = ws.get(np, "D", (4, 3, 50), np.float64)
     assert ws.get(np, "D", (4, 3, 50), np.float64) is a
-    assert ws.get(np, "D", (4, 3, 7), np.float64) is not a and ws.get(np, "W", (4, 3, 50), np.float64) is not a
+    assert ws.get(np, "W", (4, 3, 50), np.float64) is not a
+    assert ws.get(np, "D", (4, 3, 7), np.float64).shape == (4, 3, 7)  # replaced: one array per name
     cov = get_covariance("full", 4, 3)
     prec_chol = np.tile(np.linalg.cholesky(np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])), (4, 1, 1))
     resp = rng.dirichlet(np.ones(4), size=50)

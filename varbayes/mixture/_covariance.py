@@ -292,12 +292,14 @@ class _MatrixCovariance(Covariance):
         raise NotImplementedError
 
     def mahalanobis(self, xp, R, prec_chol):
-        Y = self.whiten(xp, R.D, prec_chol, out=R.scratch("whitened"))
+        # "work": the whitened residuals, dead once reduced, share their array
+        # with the weighted residuals of centered_moments.
+        Y = self.whiten(xp, R.D, prec_chol, out=R.scratch("work"))
         return xp.einsum("kdn,kdn->nk", Y, Y)
 
     def centered_moments(self, xp, R, resp):
         # Weighted residuals, the multiply running along n (contiguous).
-        W = xp.multiply(R.D, xp.ascontiguousarray(resp.T)[:, None, :], out=R.scratch("weighted"))
+        W = xp.multiply(R.D, xp.ascontiguousarray(resp.T)[:, None, :], out=R.scratch("work"))
         second = xp.matmul(W, xp.swapaxes(R.D, 1, 2))  # one batched GEMM, (K, d, n) @ (K, n, d)
         return W.sum(axis=2), self._in_shape(second)
 
