@@ -12,13 +12,12 @@ included) runs its BLAS on one thread.
 
 Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to hand
 freed memory back to the system at once), which also fixes glibc's mmap
-threshold at 128 KiB: each chunk's work arrays (about 1 MiB each) are then
-mapped, faulted in and unmapped afresh, and the same pass runs about 1.7x
-slower in a worker than in process.  ``--malloc-pad`` (default 64 MiB) sets
-the workers' MALLOC_TRIM_THRESHOLD_ and MALLOC_TOP_PAD_ to it and their
-MALLOC_MMAP_THRESHOLD_ to half of it, so that a chunk's arrays are reused
-from the heap; ``--malloc-pad 0`` measures Dask's defaults.  See
-docs/scaling.md.
+threshold at 128 KiB, so chunk-sized arrays allocated afresh are faulted in
+every time; varbayes reuses each pass's chunk arrays, so this costs little
+now (it cost 2.5x before).  ``--malloc-pad`` (default 64 MiB) sets the
+workers' MALLOC_TRIM_THRESHOLD_ and MALLOC_TOP_PAD_ to it and their
+MALLOC_MMAP_THRESHOLD_ to half of it; ``--malloc-pad 0`` keeps Dask's
+defaults.  See docs/scaling.md.
 
 The overhead of one graph round trip is the time of a pass whose step does
 nothing (the same blocks, the same tree sum), median of ``--repeats``.
