@@ -20,6 +20,16 @@ from ._cli import CLIError, _reason
 __all__ = ["dask_data", "on_cluster"]
 
 
+def _import_dask() -> tuple[Any, Any]:
+    try:
+        import dask
+        import dask.array as da
+        import distributed  # noqa: F401  (the Client)
+    except ImportError:
+        raise CLIError("--scheduler needs Dask: pip install 'varbayes[dask]'") from None
+    return dask, da
+
+
 def _load_block(path: str, width: int) -> np.ndarray:
     """One file as a (rows, width) block, on a worker."""
     return np.load(path).reshape(-1, width)
@@ -34,9 +44,7 @@ def dask_data(pattern: str) -> tuple[Any, list[str]]:
         When nothing matches, a file is not a readable numeric .npy array, or
         the files' rows have different widths.
     """
-    import dask
-    import dask.array as da
-
+    dask, da = _import_dask()
     paths = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
     if not paths or not Path(paths[0]).exists():
         raise CLIError(f"no .npy file matches {pattern!r}")
@@ -64,11 +72,9 @@ def dask_data(pattern: str) -> tuple[Any, list[str]]:
 @contextlib.contextmanager
 def on_cluster(address: str) -> Iterator[Any]:
     """Connect to the Dask scheduler at ``address`` and make it the scheduler of the block."""
-    try:
-        import dask
-        from distributed import Client
-    except ImportError:
-        raise CLIError("--scheduler needs Dask: pip install 'varbayes[dask]'") from None
+    dask, _ = _import_dask()
+    from distributed import Client
+
     try:
         client = Client(address, timeout="5s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
