@@ -9,6 +9,7 @@ blocks live.
 
 from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
 from ._execution import ClusterError
+from .linear_model import VBLinearRegression
 from .mixture import BayesianGaussianMixture, GaussianMixture
 from .vae import VAE, DivergenceError
 
@@ -22,6 +23,7 @@ __all__ = [
     "ELBOTracker",
     "GaussianMixture",
     "VAE",
+    "VBLinearRegression",
     "plot_elbo",
     "__version__",
 ]

@@ -89,6 +89,16 @@ class ConjugateModel(ABC):
     def bound(self, params: Any, stats: Any, step: str) -> Bound:
         """The ELBO per sample of ``params`` with the local factors behind ``stats``."""
 
+    def summarize(self, executor: Any, X: Any, sample_weight: Any) -> Any:
+        """The data's statistics once and for all, or None (the default).
+
+        A model without local latent variables (linear regression) has
+        statistics that do not depend on the global parameters: it returns
+        them here, and the loop then runs no pass over the data per
+        iteration.  Models with local factors (mixtures) return None.
+        """
+        return None
+
 
 @dataclass
 class FitResult:
@@ -144,6 +154,7 @@ def fit_loop(
     many calls stops where one long call would.
     """
     best: FitResult | None = None
+    fixed = model.summarize(executor, X, sample_weight)  # once, for every start
     for init in range(1 if warm_params is not None else n_init):
         if verbose:
             print(f"Initialization {init}")
@@ -153,7 +164,10 @@ def fit_loop(
         done, reference = (0, None) if warm_params is None else progress
 
         def local_pass(params: Any, n_iter: int, allowance: float) -> tuple[Any, float]:
-            stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
+            if fixed is not None:
+                stats = fixed
+            else:
+                stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
             record = model.bound(params, stats, model.local_name)
             if not np.isfinite(record.value):
                 # Never hand back NaN parameters: the caller keeps its state.

@@ -1,0 +1,152 @@
+"""VBLinearRegression against closed forms, Monte Carlo and scikit-learn."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from varbayes import VBLinearRegression
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _problem(n=60, d=4, seed=0, noise=0.5, offset=2.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + offset
+    w = rng.normal(size=d)
+    return X, X @ w + 1.5 + noise * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("lam", [0.3, 4.0])
+def test_with_the_precision_held_q_w_is_the_exact_posterior(lam):
+    # A prior on lambda so concentrated that E[lambda] = lam to 1e-13: q(w, tau)
+    # is then the exact Normal-Gamma posterior, whose mean is ridge regression
+    # with penalty lam (scikit-learn's Ridge, an independent solver), and
+    # whose V^{-1} is X_c^T X_c + lam I.
+    X, y = _problem()
+    reg = VBLinearRegression(lambda_1=lam * 1e14, lambda_2=1e14, max_iter=50, tol=0).fit(X, y)
+    ridge = Ridge(alpha=lam, solver="cholesky").fit(X, y)
+    np.testing.assert_allclose(reg.coef_, ridge.coef_, rtol=1e-10)
+    assert reg.intercept_ == pytest.approx(ridge.intercept_, rel=1e-10)
+    Xc = X - X.mean(axis=0)
+    np.testing.assert_allclose(np.linalg.inv(reg.coef_scale_), Xc.T @ Xc + lam * np.eye(4), rtol=1e-10)
+    yc = y - y.mean()
+    b = 1e-6 + 0.5 * (yc @ yc - reg.coef_ @ Xc.T @ yc)
+    assert reg.noise_rate_ == pytest.approx(b, rel=1e-10) and reg.noise_shape_ == pytest.approx(1e-6 + 30)
+
+
+@pytest.mark.parametrize("ard", [False, True])
+def test_the_elbo_equals_a_monte_carlo_estimate(ard):
+    # Draws from q(w, tau) q(lambda); log p(y, w, tau, lambda) - log q with scipy.stats.
+    X, y = _problem(n=40, d=3, seed=1)
+    reg = VBLinearRegression(ard=ard, alpha_1=2.0, alpha_2=1.0, lambda_1=1.5, lambda_2=0.5, max_iter=7, tol=0).fit(X, y)
+    rng = np.random.default_rng(0)
+    S = 20000
+    a, b, V, m = reg.noise_shape_, reg.noise_rate_, reg.coef_scale_, reg.coef_
+    tau = stats.gamma(a, scale=1 / b).rvs(S, random_state=rng)
+    w = m + rng.standard_normal((S, 3)) @ np.linalg.cholesky(V).T / np.sqrt(tau)[:, None]
+    shape, rate = np.broadcast_to(reg.lambda_shape_, 3), np.broadcast_to(reg.lambda_rate_, 3)
+    k = 3 if ard else 1
+    lam = stats.gamma(shape[:k], scale=1 / rate[:k]).rvs((S, k), random_state=rng)
+    lam_full = np.broadcast_to(lam, (S, 3))
+    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    log_p = (
+        stats.norm.logpdf(yc[None, :], loc=w @ Xc.T, scale=1 / np.sqrt(tau)[:, None]).sum(axis=1)
+        + stats.norm.logpdf(w, scale=1 / np.sqrt(tau[:, None] * lam_full)).sum(axis=1)
+        + stats.gamma.logpdf(tau, 2.0, scale=1.0)
+        + stats.gamma.logpdf(lam, 1.5, scale=2.0).sum(axis=1)
+    )
+    log_q = (
+        stats.gamma.logpdf(tau, a, scale=1 / b)
+        + np.array([stats.multivariate_normal.logpdf(w[i], m, V / tau[i]) for i in range(S)])
+        + stats.gamma.logpdf(lam, shape[:k], scale=1 / rate[:k]).sum(axis=1)
+    )
+    values = (log_p - log_q) / len(y)
+    se = values.std() / np.sqrt(S)
+    assert abs(values.mean() - reg.lower_bound_) < 4 * se
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(3, 40), d=st.integers(1, 8), ard=st.booleans(),
+       intercept=st.booleans(), noise=st.floats(1e-3, 10.0))
+def test_every_coordinate_update_ascends(seed, n, d, ard, intercept, noise):
+    X, y = _problem(n=n, d=d, seed=seed, noise=noise)
+    reg = VBLinearRegression(ard=ard, fit_intercept=intercept, elbo_per_update=True, max_iter=30, tol=0).fit(X, y)
+    values = reg.elbo_.values
+    steps = reg.elbo_.steps
+    assert set(steps[1:]) <= {"q(w,tau)", "q(lambda)", "data"}
+    gains = np.diff(values)
+    assert np.all(gains >= -1e-9 * np.maximum(1.0, np.abs(values[:-1]))), gains.min()
+
+
+def test_ard_prunes_pure_noise_columns():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 20))
+    w = np.zeros(20)
+    w[:4] = [2.0, -1.0, 0.5, 3.0]
+    y = X @ w + 0.3 * rng.normal(size=300)
+    reg = VBLinearRegression(ard=True, max_iter=1000, tol=1e-8).fit(X, y)
+    assert np.all(np.abs(reg.coef_[4:]) < 0.02)
+    assert np.min(reg.lambda_[4:]) > 100 * np.max(reg.lambda_[:4])
+    np.testing.assert_allclose(reg.coef_[:4], w[:4], atol=0.05)
+
+
+def test_the_predictive_std_is_the_student_t_of_q():
+    # Monte Carlo of y* = w^T x* + eps / sqrt(tau) under q gives the same mean and std.
+    X, y = _problem(n=30, d=2, seed=4)
+    reg = VBLinearRegression(max_iter=100).fit(X, y)
+    x_new = np.array([[0.0, 5.0], [2.0, 2.0]])
+    mean, std = reg.predict(x_new, return_std=True)
+    rng = np.random.default_rng(1)
+    S = 400_000
+    a, b = reg.noise_shape_, reg.noise_rate_
+    tau = rng.gamma(a, 1 / b, size=S)
+    w = reg.coef_ + rng.standard_normal((S, 2)) @ np.linalg.cholesky(reg.coef_scale_).T / np.sqrt(tau)[:, None]
+    # The centred model: y* = w^T (x* - mean(x)) + mean(y) + eps.
+    draws = (x_new - reg.X_offset_) @ w.T + y.mean() + rng.standard_normal((2, S)) / np.sqrt(tau)
+    np.testing.assert_allclose(draws.mean(axis=1), mean, atol=5 * draws.std(axis=1).max() / np.sqrt(S))
+    np.testing.assert_allclose(draws.std(axis=1), std, rtol=0.01)
+    logpdf = reg.predictive_log_pdf(x_new, mean)
+    assert np.all(np.isfinite(logpdf))
+
+
+def test_integer_weights_are_repeated_rows_and_zero_a_dropped_row():
+    X, y = _problem(n=25, d=3, seed=5)
+    w = np.random.default_rng(0).integers(0, 4, size=25)
+    weighted = VBLinearRegression(ard=True, max_iter=20, tol=0).fit(X, y, sample_weight=w)
+    repeated = VBLinearRegression(ard=True, max_iter=20, tol=0).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    for name in ("coef_", "intercept_", "alpha_", "lambda_", "coef_scale_", "lower_bound_"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-10, err_msg=name)
+
+
+def test_pipeline_and_grid_search():
+    X, y = _problem(n=80, d=3, seed=6)
+    search = GridSearchCV(make_pipeline(StandardScaler(), VBLinearRegression()),
+                          {"vblinearregression__ard": [False, True]}, cv=3).fit(X, y)
+    assert search.best_score_ > 0.5
+
+
+def test_bad_input_is_refused_before_any_work():
+    X, y = _problem()
+    reg = VBLinearRegression().fit(X, y)
+    before = dict(vars(reg))
+    with pytest.raises(ValueError, match="alpha_1"):
+        VBLinearRegression(alpha_1=0.0).fit(X, y)
+    bad = y.copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError):
+        reg.fit(X, bad)
+    with pytest.raises(ValueError, match="non-negative"):
+        reg.fit(X, y, sample_weight=-np.ones(len(y)))
+    assert all(vars(reg)[k] is v for k, v in before.items())
+
+
+@parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
