@@ -9,7 +9,7 @@ blocks live.
 
 from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
 from ._execution import ClusterError
-from .linear_model import VBLinearRegression
+from .linear_model import VBLinearRegression, VBLogisticRegression
 from .mixture import BayesianGaussianMixture, GaussianMixture
 from .vae import VAE, DivergenceError
 
@@ -24,6 +24,7 @@ __all__ = [
     "GaussianMixture",
     "VAE",
     "VBLinearRegression",
+    "VBLogisticRegression",
     "plot_elbo",
     "__version__",
 ]

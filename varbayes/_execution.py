@@ -341,7 +341,8 @@ def _block_fold(fn: Callable[..., Any], state: Any, X: Any, w: Any, start: int, 
 
 
 def _sum(*parts: Any) -> Any:
-    total = parts[0]
+    parts = [part for part in parts if part is not None]  # an empty block has no statistics
+    total = parts[0] if parts else None
     for part in parts[1:]:
         total = total + part  # not in place: a part may be an input shared with another task
     return total

@@ -126,6 +126,8 @@ def _check_dask_data(
     _check_features(estimator, X, reset)
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
+    if 0 in X.chunks[0]:  # empty blocks (after a boolean mask): nothing to reduce or fit
+        X = X.rechunk({0: tuple(c for c in X.chunks[0] if c)})
     if not persist:
         return X.map_blocks(_finite_block, dtype=X.dtype)
     X = persist_on_cluster(X)

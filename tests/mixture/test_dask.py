@@ -92,6 +92,23 @@ def test_every_initialisation_works_on_dask(init_params):
     first = GaussianMixture(3, init_params=init_params, random_state=0, max_iter=0).fit(Xd)
     if init_params in ("random", "random_from_data"):
         np.testing.assert_allclose(rechunked.means_, first.means_, rtol=1e-12)
+    if init_params != "random":  # at most 100 000 rows: the sample is X, the start the in-memory one
+        in_memory = GaussianMixture(3, init_params=init_params, random_state=0, max_iter=0).fit(X)
+        np.testing.assert_allclose(first.means_, in_memory.means_, rtol=1e-12)
+
+
+def test_empty_blocks_are_skipped(scheduler):
+    # A boolean mask leaves empty blocks once their sizes are computed.
+    X = _data(600)
+    keep = np.arange(600) // 100 != 2
+    Xd = da.from_array(X, chunks=(100, 3))[da.from_array(keep, chunks=100)]
+    Xd.compute_chunk_sizes()
+    assert 0 in Xd.chunks[0]
+    w = np.random.default_rng(0).random(keep.sum())
+    kw = dict(n_components=2, init_params="random_from_data", random_state=0, max_iter=5, tol=0.0)
+    _same_fit(GaussianMixture(**kw).fit(Xd, sample_weight=w), GaussianMixture(**kw).fit(X[keep], sample_weight=w))
+    online = dict(kw, learning_method="online", batch_size=64, max_iter=1)
+    _same_fit(GaussianMixture(**online).fit(Xd), GaussianMixture(**online).fit(X[keep]))
 
 
 def test_one_graph_per_iteration(count_graphs):

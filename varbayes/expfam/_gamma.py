@@ -71,15 +71,23 @@ class Gamma:
     def kl(self, a: Any, b: Any, a0: Any, b0: Any) -> Any:
         """KL(Gam(a, b) || Gam(a_0, b_0)), elementwise.
 
-        Written as (a - a_0) psi(a) - log Gamma(a) + log Gamma(a_0)
-        + a_0 (log b - log b_0) + a (b_0 - b) / b, which has no cancelling
-        entropy-against-cross-entropy terms and is exactly 0 at q = p.
+        (a - a0) psi(a) - [log Gamma(a) - log Gamma(a0)] + a0 log(b / b0) - a (b - b0) / b,
+        with the log-Gamma difference as a ratio (``Backend.log_gamma_ratio``)
+        and log(b / b0) as log1p: a prior as sharp as shape 1e12 (a
+        precision held fixed) then loses no digits, where the plain
+        differences of log Gamma(1e12)-sized terms lose about 1e-2.
+        Exactly 0 at q = p.
         """
         be = self.be
+        xp = be.xp
+        a, b, a0, b0 = (xp.asarray(v, dtype=xp.float64) for v in (a, b, a0, b0))
+        h = a - a0
+        up = h >= 0
+        log_gamma_diff = xp.where(up, be.log_gamma_ratio(a0, xp.where(up, h, 0.0)),
+                                  -be.log_gamma_ratio(a, xp.where(up, 0.0, -h)))
         return (
-            (a - a0) * be.digamma(a)
-            - be.gammaln(a)
-            + be.gammaln(a0)
-            + a0 * (self._log(b) - self._log(b0))
-            + a * (b0 - b) / b
+            h * be.digamma(a)
+            - log_gamma_diff
+            + a0 * xp.log1p((b - b0) / b0)
+            - a * (b - b0) / b
         )

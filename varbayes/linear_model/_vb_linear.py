@@ -71,6 +71,18 @@ LOG_2PI = math.log(2.0 * math.pi)
 CHUNK_ROWS = 4096
 
 
+def check_vb_parameters(est: Any, priors: tuple) -> None:
+    """The parameters the VB linear models share: iterations, tolerance, the
+    Gamma priors' shapes and rates (named in ``priors``), the flags, verbosity."""
+    check_scalar(est.max_iter, "max_iter", numbers.Integral, low=0)
+    check_scalar(est.tol, "tol", numbers.Real, low=0.0)
+    for name in priors:
+        check_scalar(getattr(est, name), name, numbers.Real, low=0.0, include_low=False)
+    for name in ("ard", "fit_intercept", "elbo_per_update"):
+        check_option(getattr(est, name), name, (False, True))
+    check_verbose(est.verbose)
+
+
 class _Summary:
     """What the updates need from the data: N, X^T S X, X^T S y, y^T S y (centred), and the centre."""
 
@@ -177,7 +189,8 @@ class VBLinearModel(ConjugateModel):
         # E log N(w | 0, (tau Lambda)^{-1}) + E log Gam(tau | a0, b0) + H[q(w, tau)]
         prior_w = 0.5 * d * (e_log_tau - LOG_2PI) + 0.5 * float(e_log_lam.sum()) - 0.5 * float(e_lam @ self._tau_w2(params))
         entropy_w = 0.5 * d * (1.0 + LOG_2PI) + 0.5 * log_det_V - 0.5 * d * e_log_tau
-        kl_coef = -(prior_w + float(g.expected_log_pdf(self.a0, self.b0, a, b)) + entropy_w + float(g.entropy(a, b)))
+        # E log Gam(tau | a0, b0) + H[q(tau)] = -KL(q(tau) || p(tau)), in its stable form.
+        kl_coef = -(prior_w + entropy_w) + float(g.kl(a, b, self.a0, self.b0))
         kl_lambda = float(np.sum(g.kl(c, rate, self.c0, self.d0)))
         value = (loglik - kl_coef - kl_lambda) / s.n_samples
         terms = {"expected_loglik": loglik / s.n_samples, "kl_coef": kl_coef / s.n_samples,
@@ -297,13 +310,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         self.verbose = verbose
 
     def _check_parameters(self) -> None:
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=0)
-        check_scalar(self.tol, "tol", numbers.Real, low=0.0)
-        for name in ("alpha_1", "alpha_2", "lambda_1", "lambda_2"):
-            check_scalar(getattr(self, name), name, numbers.Real, low=0.0, include_low=False)
-        for name in ("ard", "fit_intercept", "elbo_per_update"):
-            check_option(getattr(self, name), name, (False, True))
-        check_verbose(self.verbose)
+        check_vb_parameters(self, ("alpha_1", "alpha_2", "lambda_1", "lambda_2"))
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "VBLinearRegression":
         """Fit the posterior by coordinate ascent on the ELBO.

@@ -216,8 +216,11 @@ def initial_resp_fn(
     if init_params == "random_from_data":
         return _OneHotRows(be, random_state.choice(n_samples, size=K, replace=False), K)
     if executor.distributed:
-        rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-        positions = np.sort(rng.choice(n_samples, size=min(n_samples, INIT_SAMPLE_SIZE), replace=False))
+        if n_samples <= INIT_SAMPLE_SIZE:  # the sample is all of X: no draw, the in-memory start
+            positions = np.arange(n_samples)
+        else:
+            rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+            positions = np.sort(rng.choice(n_samples, size=INIT_SAMPLE_SIZE, replace=False))
         sample = be.to_host(executor.take(X, positions))
         weights = None if sample_weight is None else be.to_host(executor.take(sample_weight, positions))
     else:
@@ -438,8 +441,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     "the first minibatch initialises every component."
                 )
             be, X = _on_backend(self.device, X)
-            if not is_dask_array(X):
-                sample_weight = None if sample_weight is None else be.asarray(sample_weight)
+            if sample_weight is not None:
+                # On the device of X (a Dask array's weight blocks mapped like X's).
+                sample_weight = (sample_weight.map_blocks(be.asarray, dtype=sample_weight.dtype)
+                                 if is_dask_array(sample_weight) else be.asarray(sample_weight))
             try:
                 result = fit(be, X, sample_weight)
             except NotPositiveDefiniteError:
