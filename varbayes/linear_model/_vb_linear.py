@@ -376,7 +376,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
         mean = X @ self.coef_ + self.intercept_
         Xc = np.asarray(X, dtype=np.float64) - self.X_offset_
-        leverage = np.einsum("ij,jk,ik->i", Xc, self.coef_scale_, Xc)
+        leverage = ((Xc @ self.coef_scale_) * Xc).sum(axis=1)
         return mean, (self.noise_rate_ / self.noise_shape_) * (1.0 + leverage), 2.0 * self.noise_shape_
 
     def predict(self, X: Any, return_std: bool = False) -> Any:

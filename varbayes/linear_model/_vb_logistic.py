@@ -96,7 +96,7 @@ def logistic_step(Zc: Any, weights: Any, rows: slice, second: np.ndarray) -> Log
     Zc = np.asarray(Zc, dtype=np.float64)
     X, y = Zc[:, :-1], Zc[:, -1]
     s = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    xi = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, second, X), 0.0))
+    xi = np.sqrt(np.maximum(((X @ second) * X).sum(axis=1), 0.0))  # one GEMM, not a 3-operand einsum
     g = jj_slope(xi)
     log_sigmoid = -np.logaddexp(0.0, -xi)
     return LogisticStats(
@@ -341,7 +341,7 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         Xa = np.column_stack([X] + ([np.ones(X.shape[0])] if self.fit_intercept else [])).astype(np.float64)
         W = self.coef_.astype(np.float64)
         mu = Xa @ (np.column_stack([W, self.intercept_]) if self.fit_intercept else W).T
-        var = np.einsum("ij,pjk,ik->ip", Xa, self.coef_covariance_, Xa)
+        var = np.stack([((Xa @ V) * Xa).sum(axis=1) for V in self.coef_covariance_], axis=1)
         return mu / np.sqrt(1.0 + np.pi * np.maximum(var, 0.0) / 8.0)
 
     def _moderated(self, X: Any) -> np.ndarray:
