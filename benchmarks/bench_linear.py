@@ -70,10 +70,15 @@ def timed(fit):
     return est, time.perf_counter() - start
 
 
-def regression_rows(name, X, y):
+def split(X, y):
+    """A held-out split (30% of small data, 20% of large), standardised on the training part."""
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3 if len(y) < 10_000 else 0.2, random_state=0)
     scaler = StandardScaler().fit(Xtr)
-    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+    return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
+
+
+def regression_rows(name, X, y):
+    Xtr, Xte, ytr, yte = split(X, y)
     rows = []
     for label, make in [
         ("VBLinearRegression", lambda: VBLinearRegression()),
@@ -92,9 +97,7 @@ def regression_rows(name, X, y):
 
 
 def classification_rows(name, X, y):
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3 if len(y) < 10_000 else 0.2, random_state=0)
-    scaler = StandardScaler().fit(Xtr)
-    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+    Xtr, Xte, ytr, yte = split(X, y)
     rows = []
     for label, make in [
         ("VBLogisticRegression", lambda: VBLogisticRegression()),
