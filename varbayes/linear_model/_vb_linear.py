@@ -228,8 +228,8 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
     max_iter : int, default=300
         Maximum number of coordinate-ascent sweeps.
     tol : float, default=1e-3
-        Convergence: |L_t - L_{t-1}| <= tol |L_t - L_1| (see
-        :func:`varbayes.vi.has_converged`).
+        Convergence: the last sweep's gain of the bound is at most ``tol``
+        times the gain since the first sweep (the mixtures' rule).
     alpha_1, alpha_2 : float, default=1e-6
         Shape and rate of the Gamma prior on the noise precision (scikit-learn's
         names and defaults).

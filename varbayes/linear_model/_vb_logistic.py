@@ -202,8 +202,8 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
     ----------
     max_iter : int, default=200
     tol : float, default=1e-4
-        Convergence on the relative gain of the bound (see
-        :func:`varbayes.vi.has_converged`).
+        Convergence: the last sweep's gain of the bound is at most ``tol``
+        times the gain since the first sweep.
     lambda_1, lambda_2 : float, default=1e-2
         Shape and rate of the Gamma prior on the weight precisions (its mean
         1: a unit-variance prior on standardised features to start from).
