@@ -127,6 +127,23 @@ def test_moderated_probabilities_match_monte_carlo_over_q():
     np.testing.assert_allclose(reg.predict_proba(x_new)[:, 1], mc, atol=0.02)
 
 
+def test_monte_carlo_probabilities_match_quadrature_and_do_not_depend_on_neighbours():
+    X, y = _problem(n=40, d=2, seed=5)
+    mc = VBLogisticRegression(proba_method="monte_carlo", n_proba_samples=20000, random_state=0).fit(X, y)
+    x_new = np.array([[0.5, -1.0], [2.0, 2.0], [0.0, 0.0]])
+    p = mc.predict_proba(x_new)[:, 1]
+    # E[sigmoid(a)], a ~ N(mu, s^2), by Gauss-Hermite quadrature (100 nodes).
+    xa = np.column_stack([x_new, np.ones(3)])
+    mu = xa @ np.append(mc.coef_[0], mc.intercept_[0])
+    s = np.sqrt(np.einsum("ij,jk,ik->i", xa, mc.coef_covariance_[0], xa))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(100)
+    exact = special.expit(mu[:, None] + s[:, None] * nodes[None, :]) @ weights / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(p, exact, atol=4 * 0.5 / np.sqrt(20000))
+    np.testing.assert_array_equal(mc.predict_proba(x_new[::-1])[::-1], mc.predict_proba(x_new))
+    moderated = VBLogisticRegression().fit(X, y).predict_proba(x_new)[:, 1]
+    np.testing.assert_allclose(moderated, exact, atol=0.02)
+
+
 def test_multiclass_one_vs_rest_records_each_class():
     X, y = load_iris(return_X_y=True)
     reg = VBLogisticRegression().fit(X, y)

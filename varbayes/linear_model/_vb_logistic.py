@@ -27,12 +27,14 @@ coordinate ascent maximises it over three factors, each exactly:
 Sample weights multiply each row's terms.  Predictions use the moderated
 output sigmoid(mu / sqrt(1 + pi s^2 / 8)), mu = m^T x, s^2 = x^T V x
 (MacKay (1992), Neural Computation 4): the probit approximation of
-E_q[sigmoid(w^T x)].
+E_q[sigmoid(w^T x)]; or, with ``proba_method='monte_carlo'``, its Monte-Carlo
+estimate over the one-dimensional N(mu, s^2).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +51,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import get_backend
 from .._execution import ChunkExecutor, is_dask_array
-from .._validation import FLOAT_DTYPES, check_magnitude, check_sample_weight, checking_parameters_of, unchanged_on_error
+from .._validation import (
+    FLOAT_DTYPES,
+    check_magnitude,
+    check_option,
+    check_random_state_param,
+    check_sample_weight,
+    check_scalar,
+    checking_parameters_of,
+    unchanged_on_error,
+)
 from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel, fit_loop
 from ._vb_linear import check_vb_parameters
@@ -213,6 +224,16 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         Multiplies the sample weights, as scikit-learn's.
     elbo_per_update : bool, default=False
         Record the bound after each update ('xi', 'q(w)', 'q(lambda)').
+    proba_method : {'moderated', 'monte_carlo'}, default='moderated'
+        How :meth:`predict_proba` averages sigmoid(w^T x) over q(w): the
+        probit approximation (MacKay 1992), or the mean over
+        ``n_proba_samples`` draws of w^T x ~ N(mu, s^2) (one-dimensional,
+        so cheap), with noise keyed by each row (a row's probability does
+        not depend on the rows beside it).
+    n_proba_samples : int, default=1000
+        Draws per row for ``proba_method='monte_carlo'``.
+    random_state : int, RandomState or None, default=None
+        Seeds the keys of the Monte-Carlo noise.
     verbose : int, default=0
 
     Attributes
@@ -244,6 +265,9 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         fit_intercept: bool = True,
         class_weight: Any = None,
         elbo_per_update: bool = False,
+        proba_method: str = "moderated",
+        n_proba_samples: int = 1000,
+        random_state: Any = None,
         verbose: int = 0,
     ) -> None:
         self.max_iter = max_iter
@@ -254,10 +278,16 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.elbo_per_update = elbo_per_update
+        self.proba_method = proba_method
+        self.n_proba_samples = n_proba_samples
+        self.random_state = random_state
         self.verbose = verbose
 
     def _check_parameters(self) -> None:
         check_vb_parameters(self, ("lambda_1", "lambda_2"))
+        check_option(self.proba_method, "proba_method", ("moderated", "monte_carlo"))
+        check_scalar(self.n_proba_samples, "n_proba_samples", numbers.Integral, low=1)
+        check_random_state_param(self.random_state)
 
     def _groups(self, n_features: int) -> np.ndarray:
         if self.ard:
@@ -334,19 +364,31 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         scores = self._moderated_logits(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    def _moderated_logits(self, X: Any) -> np.ndarray:
-        """kappa mu per problem: shape (n_samples, n_problems)."""
+    def _activation(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The mean mu and variance s^2 of w^T x under q, per row and problem, and X with its 1s."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
         Xa = np.column_stack([X] + ([np.ones(X.shape[0])] if self.fit_intercept else [])).astype(np.float64)
         W = self.coef_.astype(np.float64)
         mu = Xa @ (np.column_stack([W, self.intercept_]) if self.fit_intercept else W).T
         var = np.stack([((Xa @ V) * Xa).sum(axis=1) for V in self.coef_covariance_], axis=1)
-        return mu / np.sqrt(1.0 + np.pi * np.maximum(var, 0.0) / 8.0)
+        return mu, np.maximum(var, 0.0), Xa
+
+    def _moderated_logits(self, X: Any) -> np.ndarray:
+        """kappa mu per problem: shape (n_samples, n_problems)."""
+        mu, var, _ = self._activation(X)
+        return mu / np.sqrt(1.0 + np.pi * var / 8.0)
 
     def _moderated(self, X: Any) -> np.ndarray:
-        """sigmoid(kappa mu) per problem: shape (n_samples, n_problems)."""
-        return 0.5 * (1.0 + np.tanh(0.5 * self._moderated_logits(X)))  # sigmoid, without overflow
+        """E_q[sigmoid(w^T x)] per problem, shape (n_samples, n_problems): by ``proba_method``."""
+        if self.proba_method == "moderated":
+            return 0.5 * (1.0 + np.tanh(0.5 * self._moderated_logits(X)))  # sigmoid, without overflow
+        mu, var, Xa = self._activation(X)
+        be = get_backend("cpu")
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        eps = be.keyed_normal(be.row_keys(Xa, seed), 0, int(self.n_proba_samples), np.float64)  # (n, S)
+        z = mu[:, :, None] + np.sqrt(var)[:, :, None] * eps[:, None, :]
+        return (0.5 * (1.0 + np.tanh(0.5 * z))).mean(axis=2)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities by the moderated (probit-approximated) predictive.
