@@ -150,3 +150,35 @@ def test_bad_input_is_refused_before_any_work():
 @parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_predictive_log_pdf_is_scipys_student_t():
+    X, y = _problem(n=30, d=2, seed=8)
+    reg = VBLinearRegression().fit(X, y)
+    mean, std = reg.predict(X, return_std=True)
+    nu = 2 * reg.noise_shape_
+    scale = std * np.sqrt((nu - 2) / nu)
+    np.testing.assert_allclose(reg.predictive_log_pdf(X, y), stats.t.logpdf(y, df=nu, loc=mean, scale=scale), rtol=1e-10)
+
+
+def test_a_dask_fit_and_its_predictions_equal_the_in_memory_ones(scheduler):
+    da = pytest.importorskip("dask.array")
+    X, y = _problem(n=500, d=4, seed=9)
+    w = np.random.default_rng(0).random(500)
+    ref = VBLinearRegression(ard=True, max_iter=30, tol=0).fit(X, y, sample_weight=w)
+    got = VBLinearRegression(ard=True, max_iter=30, tol=0).fit(
+        da.from_array(X, chunks=(120, 4)), da.from_array(y, chunks=100), sample_weight=w)
+    for name in ("coef_", "intercept_", "coef_scale_", "alpha_", "lambda_", "lower_bound_"):
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-10, err_msg=name)
+    Xd = da.from_array(X, chunks=(200, 4))
+    mean, std = got.predict(Xd, return_std=True)
+    assert isinstance(mean, da.Array)
+    ref_mean, ref_std = ref.predict(X, return_std=True)
+    np.testing.assert_allclose(mean.compute(), ref_mean, rtol=1e-10)
+    np.testing.assert_allclose(std.compute(), ref_std, rtol=1e-10)
+    np.testing.assert_allclose(got.predictive_log_pdf(Xd, da.from_array(y, chunks=200)).compute(),
+                               ref.predictive_log_pdf(X, y), rtol=1e-10)
+    bad = y.copy()
+    bad[7] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        VBLinearRegression().fit(da.from_array(X, chunks=(120, 4)), bad)

@@ -48,9 +48,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import get_backend
-from .._execution import ChunkExecutor, is_dask_array
+from .._execution import get_executor, is_dask_array
 from .._validation import (
     FLOAT_DTYPES,
+    check_data,
     check_magnitude,
     check_option,
     check_sample_weight,
@@ -198,6 +199,32 @@ class VBLinearModel(ConjugateModel):
         return Bound(value, terms)
 
 
+def _log(a: Any) -> Any:
+    return a.map_blocks(np.log) if is_dask_array(a) else np.log(a)
+
+
+def _log1p(a: Any) -> Any:
+    return a.map_blocks(np.log1p) if is_dask_array(a) else np.log1p(a)
+
+
+def _dask_rows(est: Any, X: Any, y: Any) -> Any:
+    """Rows (x, y) as one Dask array chunked like X's rows, X and y validated on the cluster."""
+    import dask.array as da
+
+    from .._execution import compute
+
+    X = check_data(est, X, reset=True, persist=True)
+    y = y if is_dask_array(y) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be 1-D with one value per row of X ({X.shape[0]}), got shape {y.shape}.")
+    if y.dtype.kind not in "fiub":
+        raise ValueError(f"y must hold real numbers, got dtype {y.dtype}.")
+    y = y.astype(np.float64).rechunk((X.chunks[0],))
+    if not bool(compute(da.isfinite(y).all())[0]):
+        raise ValueError("Input y contains NaN or infinity.")
+    return da.concatenate([X.astype(np.float64), y[:, None]], axis=1).rechunk({1: -1})
+
+
 class VBLinearRegression(RegressorMixin, BaseEstimator):
     """Bayesian linear regression by variational Bayes, optionally with ARD.
 
@@ -318,6 +345,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            NumPy, or a Dask array (summarised on its cluster in two passes).
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row (integer weights act as repeated
@@ -328,19 +356,21 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         self
         """
         with unchanged_on_error(self):
-            if is_dask_array(X) or is_dask_array(y):
-                raise ValueError("VBLinearRegression does not take Dask arrays yet: fit on NumPy arrays.")
             with checking_parameters_of(self):
                 self._check_parameters()
-            X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), y_numeric=True, reset=True)
-            check_magnitude(X, X.dtype)
-            check_magnitude(y[:, None], X.dtype)
+            if is_dask_array(X) or is_dask_array(y):
+                Z = _dask_rows(self, X, y)
+                X = Z[:, :-1]
+            else:
+                X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), y_numeric=True, reset=True)
+                check_magnitude(X, X.dtype)
+                check_magnitude(y[:, None], X.dtype)
+                Z = np.column_stack([X, y]).astype(np.float64)  # one array of rows (x, y) for the executor
             sample_weight = check_sample_weight(sample_weight, X)
-            Z = np.column_stack([X, y]).astype(np.float64)  # one array of rows (x, y) for the executor
             model = VBLinearModel(X.shape[1], self.ard, self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2,
                                   self.fit_intercept, self.elbo_per_update)
             result = fit_loop(
-                model, ChunkExecutor(CHUNK_ROWS), Z, sample_weight, max_iter=int(self.max_iter), tol=float(self.tol),
+                model, get_executor(Z, CHUNK_ROWS), Z, sample_weight, max_iter=int(self.max_iter), tol=float(self.tol),
                 random_state=check_random_state(0), verbose=int(self.verbose), name=type(self).__name__,
             )
             attributes = self._attributes(model, result.params, result.stats, X.dtype)
@@ -370,12 +400,18 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
             "X_offset_": x_offset,
         }
 
-    def _predictive(self, X: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        """The Student-t predictive of each row: location, scale^2 and degrees of freedom."""
+    def _predictive(self, X: Any) -> tuple[Any, Any, float]:
+        """The Student-t predictive of each row: location, scale^2 and degrees of freedom.
+
+        For a Dask array X, lazy Dask arrays (each block computed where it lives).
+        """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
+        if is_dask_array(X):
+            X = check_data(self, X, reset=False)
+        else:
+            X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
         mean = X @ self.coef_ + self.intercept_
-        Xc = np.asarray(X, dtype=np.float64) - self.X_offset_
+        Xc = X.astype(np.float64) - self.X_offset_
         leverage = ((Xc @ self.coef_scale_) * Xc).sum(axis=1)
         return mean, (self.noise_rate_ / self.noise_shape_) * (1.0 + leverage), 2.0 * self.noise_shape_
 
@@ -415,11 +451,13 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        from scipy.stats import t as student
-
         mean, scale2, nu = self._predictive(X)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        return student.logpdf(y, df=nu, loc=mean, scale=np.sqrt(scale2))
+        if not is_dask_array(y):
+            y = np.asarray(y, dtype=np.float64).reshape(-1)
+        # log St(y | mean, scale2, nu), written out so that Dask arrays stay lazy.
+        const = math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi)
+        r2 = (y - mean) ** 2 / scale2
+        return const - 0.5 * _log(scale2) - 0.5 * (nu + 1.0) * _log1p(r2 / nu)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

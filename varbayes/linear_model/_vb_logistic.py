@@ -309,7 +309,7 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         """
         with unchanged_on_error(self):
             if is_dask_array(X) or is_dask_array(y):
-                raise ValueError("VBLogisticRegression does not take Dask arrays yet: fit on NumPy arrays.")
+                raise ValueError("VBLogisticRegression does not take Dask arrays yet: fit on NumPy arrays (X.compute()).")
             with checking_parameters_of(self):
                 self._check_parameters()
             X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), reset=True)
