@@ -144,7 +144,7 @@ def test_bad_input_is_refused_before_any_work():
         reg.fit(X, bad)
     with pytest.raises(ValueError, match="non-negative"):
         reg.fit(X, y, sample_weight=-np.ones(len(y)))
-    assert all(vars(reg)[k] is v for k, v in before.items())
+    assert vars(reg).keys() == before.keys() and all(vars(reg)[k] is v for k, v in before.items())
 
 
 @parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True)])

@@ -169,6 +169,23 @@ def test_pipeline_and_grid_search():
     assert search.best_score_ > 0.6
 
 
+def test_bad_input_is_refused_before_any_work():
+    X, y = _problem()
+    reg = VBLogisticRegression().fit(X, y)
+    before = dict(vars(reg))
+    with pytest.raises(ValueError, match="lambda_1"):
+        VBLogisticRegression(lambda_1=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="proba_method"):
+        VBLogisticRegression(proba_method="exact").fit(X, y)
+    bad = X.copy()
+    bad[2, 1] = np.inf
+    for call in (lambda: reg.fit(bad, y), lambda: reg.fit(X, np.zeros_like(y)),
+                 lambda: reg.fit(X, y, sample_weight=-np.ones(len(y)))):
+        with pytest.raises(ValueError):
+            call()
+    assert vars(reg).keys() == before.keys() and all(vars(reg)[k] is v for k, v in before.items())
+
+
 @parametrize_with_checks([VBLogisticRegression(), VBLogisticRegression(ard=True)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -41,7 +41,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -62,11 +61,10 @@ from .._validation import (
 )
 from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel, fit_loop
+from ._gaussian import LOG_2PI, gaussian_entropy, gaussian_from_precision
 from ._stats import RegressionStats, _sums_step, regression_stats
 
 __all__ = ["VBLinearRegression"]
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 #: Rows per chunk of the passes over the data.
 CHUNK_ROWS = 4096
@@ -148,10 +146,7 @@ class VBLinearModel(ConjugateModel):
 
     def update_coef(self, params: dict, s: _Summary) -> tuple[dict, float]:
         """q(w, tau): the Normal-Gamma conditional posterior given E[lambda] (Drugowitsch eqs. 8-11)."""
-        precision = s.XtX + np.diag(self.expected_lambda(params))
-        factor = scipy.linalg.cho_factor(precision, lower=True)
-        V = scipy.linalg.cho_solve(factor, np.eye(self.d))
-        m = scipy.linalg.cho_solve(factor, s.Xty)
+        m, V = gaussian_from_precision(s.XtX + np.diag(self.expected_lambda(params)), s.Xty)
         # y^T S y - m^T V^{-1} m = ||y - X m||^2_S + m^T diag(E lambda) m >= 0.
         residual = max(s.yty - float(m @ s.Xty), 0.0)
         return {**params, "m": m, "V": V, "a": self.a0 + 0.5 * s.n_samples, "b": self.b0 + 0.5 * residual}, 0.0
@@ -186,10 +181,9 @@ class VBLinearModel(ConjugateModel):
         loglik = 0.5 * s.n_samples * (e_log_tau - LOG_2PI) - 0.5 * fit
         e_lam = self.expected_lambda(params)
         e_log_lam = np.broadcast_to(g.expected_log(c, rate), d)
-        log_det_V = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(V)))))
-        # E log N(w | 0, (tau Lambda)^{-1}) + E log Gam(tau | a0, b0) + H[q(w, tau)]
+        # E log N(w | 0, (tau Lambda)^{-1}) + H[q(w | tau)] (whose covariance is V / tau)
         prior_w = 0.5 * d * (e_log_tau - LOG_2PI) + 0.5 * float(e_log_lam.sum()) - 0.5 * float(e_lam @ self._tau_w2(params))
-        entropy_w = 0.5 * d * (1.0 + LOG_2PI) + 0.5 * log_det_V - 0.5 * d * e_log_tau
+        entropy_w = gaussian_entropy(V) - 0.5 * d * e_log_tau
         # E log Gam(tau | a0, b0) + H[q(tau)] = -KL(q(tau) || p(tau)), in its stable form.
         kl_coef = -(prior_w + entropy_w) + float(g.kl(a, b, self.a0, self.b0))
         kl_lambda = float(np.sum(g.kl(c, rate, self.c0, self.d0)))

@@ -33,14 +33,12 @@ estimate over the one-dimensional N(mu, s^2).
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
@@ -63,12 +61,11 @@ from .._validation import (
 )
 from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel, fit_loop
-from ._vb_linear import check_vb_parameters
+from ._gaussian import LOG_2PI, gaussian_entropy, gaussian_from_precision
+from ._vb_linear import CHUNK_ROWS, check_vb_parameters
 
 __all__ = ["VBLogisticRegression"]
 
-LOG_2PI = math.log(2.0 * math.pi)
-CHUNK_ROWS = 4096
 
 
 def jj_slope(xi: np.ndarray) -> np.ndarray:
@@ -156,9 +153,8 @@ class VBLogisticModel(ConjugateModel):
 
     def update_coef(self, params: dict, s: LogisticStats) -> tuple[dict, float]:
         """q(w) = N(m, V), the maximiser of the bound for the current xi and E[lambda] (Bishop eqs. 10.156-10.157)."""
-        factor = scipy.linalg.cho_factor(s.precision + np.diag(self.expected_lambda(params)), lower=True)
-        V = scipy.linalg.cho_solve(factor, np.eye(self.groups.size))
-        return {**params, "m": V @ s.linear, "V": V}, 0.0
+        m, V = gaussian_from_precision(s.precision + np.diag(self.expected_lambda(params)), s.linear)
+        return {**params, "m": m, "V": V}, 0.0
 
     def update_lambda(self, params: dict, s: LogisticStats) -> tuple[dict, float]:
         """q(lambda_g) = Gam(lambda_1 + n_g / 2, lambda_2 + sum_{j in g} E[w_j^2] / 2)."""
@@ -178,11 +174,8 @@ class VBLogisticModel(ConjugateModel):
         loglik = s.log_h + float(m @ s.linear) - 0.5 * float(np.sum(s.precision * second))
         e_lam = self.expected_lambda(params)
         e_log_lam = g.expected_log(c, rate)[self.groups]
-        D = self.groups.size
-        log_det_V = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(V)))))
         prior_w = 0.5 * float(np.sum(e_log_lam - LOG_2PI)) - 0.5 * float(e_lam @ np.diag(second))
-        entropy_w = 0.5 * D * (1.0 + LOG_2PI) + 0.5 * log_det_V
-        kl_coef = -(prior_w + entropy_w)
+        kl_coef = -(prior_w + gaussian_entropy(V))
         kl_lambda = float(np.sum(g.kl(c, rate, self.c0, self.d0)))
         n = s.n_samples
         return Bound((loglik - kl_coef - kl_lambda) / n,

@@ -110,13 +110,12 @@ def _block_steps(
     state's ``carry`` to the next block; the last block of X takes them as
     its final, shorter minibatch.
     """
-    xp = getattr(model.be, "xp", np)
     executor = ChunkExecutor(chunk_size)
     carried_X, carried_w = state.carry
     if carried_X is not None:
-        X = xp.concatenate([carried_X, X])
+        X = np.concatenate([carried_X, X])  # NumPy or CuPy (NEP 18 dispatch)
         if sample_weight is not None:
-            sample_weight = xp.concatenate([carried_w, sample_weight])
+            sample_weight = np.concatenate([carried_w, sample_weight])
     last = start + (X.shape[0] - (0 if carried_X is None else carried_X.shape[0])) >= n_rows
     n = X.shape[0]
     full = n if last else n - n % schedule.batch_size
