@@ -39,7 +39,7 @@ def _as_type(name, S_full, counts=None):
 def test_scatter_from_statistics_equals_direct_sum(name, data):
     X, resp, centers = data
     cov = get_covariance(name, K, D)
-    first, second = cov.centered_moments(np, Residuals(X.T[None]), resp)
+    first, second = cov.centered_moments(np, Residuals(X.T[None]), resp.T)
     np.testing.assert_allclose(first, resp.T @ X, rtol=1e-12)
     counts = resp.sum(0)
     S = cov.scatter(np, second, first, counts, centers)
@@ -47,7 +47,7 @@ def test_scatter_from_statistics_equals_direct_sum(name, data):
     assert S.shape == cov.shape
     # The same scatter from moments about per-component origins.
     origin = np.random.default_rng(5).normal(size=(K, D))
-    first_o, second_o = cov.centered_moments(np, residuals(np, X, origin), resp)
+    first_o, second_o = cov.centered_moments(np, residuals(np, X, origin), resp.T)
     np.testing.assert_allclose(second_o, _as_type(name, _dense_scatter(X, resp, origin)), rtol=1e-12, atol=1e-12)
     S_o = cov.scatter(np, second_o, first_o, counts, centers - origin)
     np.testing.assert_allclose(S_o, S, rtol=1e-10, atol=1e-10)
@@ -75,9 +75,9 @@ def test_precision_cholesky_log_det_whiten_and_trace(name, data):
     # Mahalanobis distances
     diff = X[:, None, :] - centers[None]
     expected = np.einsum("nki,kij,nkj->nk", diff, dense_prec, diff)
-    np.testing.assert_allclose(cov.mahalanobis(np, residuals(np, X, centers), P), expected, rtol=1e-10)
+    np.testing.assert_allclose(cov.mahalanobis(np, residuals(np, X, centers), P), expected.T, rtol=1e-10)
     # sum_k tr(Lambda_k S_k)
-    first, second = cov.centered_moments(np, Residuals(X.T[None]), resp)
+    first, second = cov.centered_moments(np, Residuals(X.T[None]), resp.T)
     S = cov.scatter(np, second, first, resp.sum(0), centers)
     dense_S = _dense_scatter(X, resp, centers)
     if name in ("diag", "spherical"):
@@ -137,6 +137,6 @@ def test_a_workspace_reuses_its_arrays_and_changes_no_result():
     plain, reused = residuals(np, X, centers), residuals(np, X, centers, workspace=ws)
     assert reused.D is ws.get(np, "D", (4, 3, 50), np.float64)
     np.testing.assert_array_equal(cov.mahalanobis(np, reused, prec_chol), cov.mahalanobis(np, plain, prec_chol))
-    for got, want in zip(cov.centered_moments(np, reused, resp), cov.centered_moments(np, plain, resp)):
+    for got, want in zip(cov.centered_moments(np, reused, resp.T), cov.centered_moments(np, plain, resp.T)):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(reused.squared, plain.squared)

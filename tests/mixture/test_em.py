@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from varbayes import GaussianMixture
 from varbayes._backend import get_backend
 from varbayes.mixture._covariance import get_covariance, residuals
-from varbayes.mixture._stats import e_step, log_rho
+from varbayes.mixture._stats import chunk_log_rho, e_step
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -299,17 +299,20 @@ def test_float32_stays_float32(cov_type):
 
 
 def test_hot_path_does_not_upcast_float32():
-    # The E-step's broadcast terms and residuals (the local step's seam) stay float32.
+    # The E-step's broadcast terms and residuals (the local step's seam) stay
+    # float32; float32 never takes the expanded form (its cancellation bound).
     X = blobs(seed=6, dtype=np.float32)
     gm = GaussianMixture(3, random_state=0).fit(X)
     be = get_backend("cpu")
     model = gm._fitted_model(be, get_covariance("full", 3, 3), np.float32)
     terms = model.e_step_terms(gm._attributes_to_params(model))
-    assert terms.prec_chol.dtype == terms.log_const.dtype == terms.hi.dtype == np.float32
-    assert terms.origin.dtype == np.float64 and (terms.lo is None or terms.lo.dtype == np.float32)
-    R = residuals(np, X[:10], terms.hi, terms.lo)
+    assert terms.expanded is None and terms.residual.idx is None
+    part = terms.residual
+    assert part.prec_chol.dtype == terms.log_const.dtype == part.hi.dtype == np.float32
+    assert terms.origin.dtype == np.float64 and (part.lo is None or part.lo.dtype == np.float32)
+    R = residuals(np, X[:10], part.hi, part.lo)
     assert R.D.dtype == np.float32
-    assert log_rho(np, R, terms).dtype == np.float32
+    assert chunk_log_rho(np, X[:10], terms)[0].dtype == np.float32
     stats = e_step(X[:10], None, slice(0, 10), be, terms)
     assert stats.dtype == np.float32 and stats.counts.dtype == np.float64
 

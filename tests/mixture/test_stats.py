@@ -136,7 +136,8 @@ def test_normalize_log_rho_gives_responsibilities_and_entropy():
     rng = np.random.default_rng(3)
     log_rho = rng.normal(size=(5, 3)) * 10
     expected_norm = np.log(np.exp(log_rho).sum(1))
-    resp, log_norm, entropy = normalize_log_rho(be, log_rho.copy())
+    resp, log_norm, entropy = normalize_log_rho(be, log_rho.T.copy())  # (K, n)
+    resp = resp.T
     np.testing.assert_allclose(resp.sum(1), 1.0)
     np.testing.assert_allclose(log_norm, expected_norm)
     np.testing.assert_allclose(entropy, -scipy.special.xlogy(resp, resp).sum(axis=1), rtol=1e-10, atol=1e-12)  # per row

@@ -157,9 +157,9 @@ def student_log_pdf(xp: Any, cov: Any, R: Any, t: dict) -> Any:
     if cov.factorized:
         # d univariate ts: each squared residual scaled by its precision.
         scale = (t["prec_chol"] * t["factor"][:, None]) ** 2 / eta[:, None]
-        q = xp.log1p(R.squared * scale[:, :, None]).sum(axis=1).T
+        q = xp.log1p(R.squared * scale[:, :, None]).sum(axis=1)
         power = 0.5 * (eta + 1.0)
     else:
-        q = xp.log1p(cov.mahalanobis(xp, R, t["prec_chol"]) * (t["factor"] ** 2 / eta))
+        q = xp.log1p(cov.mahalanobis(xp, R, t["prec_chol"]) * (t["factor"] ** 2 / eta)[:, None])
         power = 0.5 * (eta + cov.d)
-    return t["log_const"] - power * q
+    return (t["log_const"][:, None] - power[:, None] * q).T

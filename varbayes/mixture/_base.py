@@ -42,7 +42,7 @@ from .._validation import (
 )
 from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
 from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
-from ._stats import EStepTerms, GaussianStats, auto_chunk_size, e_step, initial_stats, log_rho, normalize_log_rho
+from ._stats import EStepTerms, GaussianStats, auto_chunk_size, chunk_log_rho, e_step, initial_stats, normalize_log_rho
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 LEARNING_METHODS = ("batch", "online")
@@ -706,12 +706,12 @@ def _on_backend(device: str, X: Any) -> tuple[Backend, Any]:
 
 def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms, what: str) -> Any:
     """A prediction step: the chunk's responsibilities, labels or log normaliser."""
-    lr = log_rho(be.xp, residuals(be.xp, Xc, terms.hi, terms.lo, workspace()), terms)
+    lr = chunk_log_rho(be.xp, Xc, terms, workspace())[0]  # (K, rows)
     if what == "label":
-        return be.xp.argmax(lr, axis=1)
+        return be.xp.argmax(lr, axis=0)
     if what == "log_norm":
-        return be.logsumexp(lr, axis=1)
-    return normalize_log_rho(be, lr)[0]
+        return be.logsumexp(lr, axis=0)
+    return normalize_log_rho(be, lr)[0].T
 
 
 def _stats_to_host(be: Backend, stats: GaussianStats) -> GaussianStats:

@@ -11,7 +11,13 @@ piece of per-type algebra goes through it, batched over the K components:
   precision (:meth:`precisions`) and log-determinant (:meth:`log_det`);
 * densities: squared Mahalanobis distances (:meth:`mahalanobis`) of the
   residuals x_n - c_k (:func:`residuals`), and tr(Lambda S)
-  (:meth:`trace_product`).
+  (:meth:`trace_product`);
+* the expanded form of the last two (:meth:`expanded_terms`,
+  :meth:`expanded_mahalanobis`, :meth:`expanded_moments`): the rows shifted
+  once by a point o shared by all components (:func:`shifted_rows`), so that
+  densities and moments are a few large GEMMs instead of per-component
+  residuals; used only for components whose cancellation bound
+  (:meth:`cancellation`) allows it (see ``_stats.expanded_components``).
 
 Shapes follow scikit-learn: for K components and d features a covariance is
 (K, d, d) for 'full', (d, d) for 'tied', (K, d) for 'diag' and (K,) for
@@ -61,7 +67,9 @@ class Covariance:
 
         ``R`` holds the residuals x_n - o_k about each component's origin
         (see :func:`residuals`), or about one origin shared by all;
-        ``resp`` is (n, K).  Returns sum_n r_nk (x_n - o_k), shape (K, d),
+        ``resp`` is (K, n), the responsibilities transposed (rows along the
+        contiguous axis, as everywhere in the E-step).  Returns
+        sum_n r_nk (x_n - o_k), shape (K, d),
         and sum_n r_nk (x_n - o_k)(x_n - o_k)^T in this type's shape.
         """
         raise NotImplementedError
@@ -190,11 +198,64 @@ class Covariance:
     factorized = False
 
     def mahalanobis(self, xp: Any, R: "Residuals", prec_chol: Any) -> Any:
-        """Squared Mahalanobis distances (x_n - c_k)^T Lambda_k (x_n - c_k), shape (n, K).
+        """Squared Mahalanobis distances (x_n - c_k)^T Lambda_k (x_n - c_k), shape (K, n).
 
         ``R`` holds the residuals x_n - c_k (see :func:`residuals`).
         """
         raise NotImplementedError
+
+    # -- the expanded form ---------------------------------------------------
+    #
+    # With rows shifted once, xs_n = x_n - o, and a_k = c_k - o, the densities
+    # and moments of a component follow from products of the shifted rows
+    # with per-component matrices: no (K, d, n) residuals.  Its rounding error
+    # grows with kappa_k = || |P_k|^T |a_k| || (:meth:`cancellation`), the
+    # whitened distance from o to the centre bounded through absolute values.
+
+    #: Extra columns of the shifted rows this type's expanded form needs, after
+    #: xs and before the final column of ones ('squares': xs * xs, 'sumsq':
+    #: sum_j xs_j^2; see :func:`shifted_rows`).
+    expanded_extra: str | None = None
+
+    def cancellation(self, xp: Any, prec_chol: Any, offset: Any) -> Any:
+        """kappa_k = || |P_k|^T |a_k| ||_2, shape (K,), for offsets a_k = c_k - o (K, d).
+
+        Bounds the whitened distance ||P_k^T a_k|| and every (a_kj)^2
+        Lambda_k,jj >= a_kj^2 / Sigma_k,jj, which is what the expanded form's
+        rounding scales with (relative to the residual form's): by at most
+        (1 + 2 kappa_k)^2 for the densities and 1 + kappa_k^2 for the scatter
+        (Higham (2002), sec. 3.1, with |xs| <= |x - c| + |a|).
+        """
+        raise NotImplementedError
+
+    def expanded_terms(self, xp: Any, prec_chol: Any, offset: Any) -> Any:
+        """What every chunk's :meth:`expanded_mahalanobis` needs, computed once per pass."""
+        raise NotImplementedError
+
+    def expanded_mahalanobis(self, xp: Any, F: Any, terms: Any, workspace: Workspace | None = None) -> Any:
+        """Squared Mahalanobis distances (K, n) from the shifted rows ``F``
+        (:func:`shifted_rows`) and :meth:`expanded_terms` (work arrays from
+        ``workspace``; the result may be one of them)."""
+        raise NotImplementedError
+
+    def expanded_moments(self, xp: Any, F: Any, resp: Any, workspace: Workspace | None = None) -> tuple[Any, Any]:
+        """sum_n r_nk xs_n, (K, d), and sum_n r_nk xs_n xs_n^T in this type's
+        shape: the moments about o, by GEMMs over the shifted rows ``F``
+        ((d + e + 1, n)); ``resp`` is (K, n)."""
+        raise NotImplementedError
+
+    def take(self, prec_chol: Any, idx: Any) -> Any:
+        """The precision Cholesky factors of the components ``idx`` (all of them for 'tied')."""
+        return prec_chol[idx]
+
+    def combine(self, xp: Any, parts: list) -> Any:
+        """Second moments of disjoint sets of components, [(idx, second)], in
+        this type's shape for all K (for 'tied', the sum)."""
+        first_second = parts[0][1]
+        out = xp.zeros((self.K,) + first_second.shape[1:], dtype=first_second.dtype)
+        for idx, second in parts:
+            out[idx] = second
+        return out
 
     def check_precisions(self, be: Backend, precisions: np.ndarray, name: str) -> None:
         """Raise ValueError unless the user's precisions (parameter ``name``) are
@@ -274,6 +335,43 @@ def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None, workspace: Workspa
     return Residuals(D, xp, workspace)
 
 
+#: Number of extra columns of :func:`shifted_rows` per kind, for d features.
+_EXTRA_COLUMNS = {None: lambda d: 0, "squares": lambda d: d, "sumsq": lambda d: 1}
+
+
+def shifted_rows(xp: Any, Xc: Any, hi: Any, lo: Any, extra: str | None, workspace: Workspace | None = None) -> Any:
+    """The chunk's rows shifted by o, transposed, with the rows an expanded
+    form needs: F = [xs; extra; 1] of shape (d + e + 1, n), xs = (x - o_hi) - o_lo.
+
+    ``extra`` is None, 'squares' (xs * xs, e = d) or 'sumsq' (sum_j xs_j^2,
+    e = 1).  The row of ones lets a GEMM add a per-component constant.  The
+    samples run along the last, contiguous axis, as in :class:`Residuals`.
+    """
+    n, d = Xc.shape
+    shape = (d + _EXTRA_COLUMNS[extra](d) + 1, n)
+    F = _scratch(xp, workspace, "F", shape, Xc.dtype)
+    xs = F[:d]
+    xp.subtract(Xc.T, hi[:, None], out=xs)
+    if lo is not None:
+        xs -= lo[:, None]
+    if extra == "squares":
+        xp.multiply(xs, xs, out=F[d : 2 * d])
+    elif extra == "sumsq":
+        F[d] = xp.einsum("dn,dn->n", xs, xs)
+    F[-1] = 1
+    return F
+
+
+def _scratch(xp: Any, workspace: Workspace | None, name: str, shape: tuple, dtype: Any) -> Any:
+    return xp.empty(shape, dtype=dtype) if workspace is None else workspace.get(xp, name, shape, dtype)
+
+
+def _whitened_bound(xp: Any, abs_prec_chol: Any, offset: Any) -> Any:
+    """|| |P_k|^T |a_k| ||_2 for (K, d, d) or shared (d, d) factors."""
+    spec = "kji,kj->ki" if abs_prec_chol.ndim == 3 else "ji,kj->ki"
+    return xp.sqrt((xp.einsum(spec, abs_prec_chol, xp.abs(offset)) ** 2).sum(axis=1))
+
+
 def _per_component(xp: Any, value: Any, cov: Any) -> Any:
     """A scalar, or a (K,) array reshaped to broadcast against ``cov``'s components."""
     value = xp.asarray(value, dtype=cov.dtype)
@@ -295,13 +393,16 @@ class _MatrixCovariance(Covariance):
         # "work": the whitened residuals, dead once reduced, share their array
         # with the weighted residuals of centered_moments.
         Y = self.whiten(xp, R.D, prec_chol, out=R.scratch("work"))
-        return xp.einsum("kdn,kdn->nk", Y, Y)
+        return xp.einsum("kdn,kdn->kn", Y, Y)
 
     def centered_moments(self, xp, R, resp):
         # Weighted residuals, the multiply running along n (contiguous).
-        W = xp.multiply(R.D, xp.ascontiguousarray(resp.T)[:, None, :], out=R.scratch("work"))
+        W = xp.multiply(R.D, resp[:, None, :], out=R.scratch("work"))
         second = xp.matmul(W, xp.swapaxes(R.D, 1, 2))  # one batched GEMM, (K, d, n) @ (K, n, d)
         return W.sum(axis=2), self._in_shape(second)
+
+    def cancellation(self, xp, prec_chol, offset):
+        return _whitened_bound(xp, xp.abs(prec_chol), offset)
 
     def add_diagonal(self, xp, cov, value):
         value = _per_component(xp, value, cov)
@@ -379,6 +480,32 @@ class FullCovariance(_MatrixCovariance):
     def whiten(self, xp, D, prec_chol, out=None):
         return xp.matmul(xp.swapaxes(prec_chol, 1, 2), D, out=out)  # one batched GEMM, (K, d, d) @ (K, d, n)
 
+    def expanded_terms(self, xp, prec_chol, offset):
+        # Rows [P_k^T, -b_k], b_k = P_k^T a_k, stacked over k: one GEMM with
+        # F gives every P_k^T xs_n - b_k = P_k^T (x_n - c_k).
+        K, d = offset.shape
+        B = xp.empty((K, d, d + 1), dtype=prec_chol.dtype)
+        B[:, :, :d] = xp.swapaxes(prec_chol, 1, 2)
+        B[:, :, d] = -xp.einsum("kji,kj->ki", prec_chol, offset)
+        return B.reshape(K * d, d + 1)
+
+    def expanded_mahalanobis(self, xp, F, terms, workspace=None):
+        n, d = F.shape[1], self.d
+        # One (K d, n) work array, shared with expanded_moments' weighted rows.
+        Y = _scratch(xp, workspace, "expanded", (terms.shape[0], n), F.dtype)
+        Y = xp.matmul(terms, F, out=Y).reshape(terms.shape[0] // d, d, n)  # (K d, d + 1) @ (d + 1, n)
+        return xp.einsum("kdn,kdn->kn", Y, Y)
+
+    def expanded_moments(self, xp, F, resp, workspace=None):
+        (K, n), d = resp.shape, self.d
+        xs = F[:d]
+        # r_nk xs_n for every k, then all components' sum_n r_nk xs_n xs_n^T
+        # in one GEMM, (K d, n) @ (n, d).
+        W = _scratch(xp, workspace, "expanded", (K * d, n), F.dtype).reshape(K, d, n)
+        xp.multiply(xs[None, :, :], resp[:, None, :], out=W)
+        second = xp.matmul(W.reshape(K * d, n), xs.T).reshape(K, d, d)
+        return resp @ xs.T, second
+
     def trace_product(self, xp, prec_chol, scatter):
         return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
 
@@ -421,6 +548,32 @@ class TiedCovariance(_MatrixCovariance):
     def whiten(self, xp, D, prec_chol, out=None):
         return xp.matmul(prec_chol.T, D, out=out)  # (d, d) @ (K, d, n)
 
+    def take(self, prec_chol, idx):
+        return prec_chol
+
+    def combine(self, xp, parts):
+        return sum(second for _, second in parts)
+
+    def expanded_terms(self, xp, prec_chol, offset):
+        # ||P^T xs - b_k||^2 = ||P^T xs||^2 + (-2 P b_k)^T xs + ||b_k||^2, b_k = P^T a_k.
+        b = offset @ prec_chol
+        B = xp.empty((offset.shape[0], self.d + 1), dtype=prec_chol.dtype)
+        B[:, : self.d] = -2.0 * (b @ prec_chol.T)
+        B[:, self.d] = (b * b).sum(axis=1)
+        return xp.ascontiguousarray(prec_chol.T), B
+
+    def expanded_mahalanobis(self, xp, F, terms, workspace=None):
+        prec_chol_t, B = terms
+        y = prec_chol_t @ F[: self.d]  # P^T xs, (d, n)
+        out = xp.matmul(B, F, out=_scratch(xp, workspace, "lr", (B.shape[0], F.shape[1]), F.dtype))
+        out += xp.einsum("dn,dn->n", y, y)[None, :]
+        return out
+
+    def expanded_moments(self, xp, F, resp, workspace=None):
+        xs = F[: self.d]
+        weighted = xs * resp.sum(axis=0)[None, :]  # sum_k r_nk: the components share Sigma
+        return resp @ xs.T, weighted @ xs.T
+
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(self.precisions(xp, prec_chol) * scatter)
 
@@ -444,12 +597,21 @@ class _VectorCovariance(Covariance):
     """
 
     def centered_moments(self, xp, R, resp):
-        r = xp.ascontiguousarray(resp.T)[:, :, None]  # (K, n, 1)
+        r = resp[:, :, None]  # (K, n, 1)
         first = xp.matmul(R.D, r)[:, :, 0]
         return first, self._in_shape(xp.matmul(R.squared, r)[:, :, 0])
 
     def add_diagonal(self, xp, cov, value):
         return cov + _per_component(xp, value, cov)
+
+    def expanded_mahalanobis(self, xp, F, terms, workspace=None):
+        # One GEMM: the quadratic is linear in F's rows.
+        return xp.matmul(terms, F, out=_scratch(xp, workspace, "lr", (terms.shape[0], F.shape[1]), F.dtype))
+
+    def expanded_moments(self, xp, F, resp, workspace=None):
+        d = self.d
+        M = resp @ F.T  # (K, n) @ (n, 2 d + 1): first moments, squares, counts
+        return M[:, :d], M[:, d : 2 * d]
 
     def scale(self, xp, cov, factor):
         return cov * _per_component(xp, factor, cov)
@@ -490,7 +652,17 @@ class DiagCovariance(_VectorCovariance):
         return second
 
     def mahalanobis(self, xp, R, prec_chol):
-        return xp.matmul((prec_chol**2)[:, None, :], R.squared)[:, 0, :].T
+        return xp.matmul((prec_chol**2)[:, None, :], R.squared)[:, 0, :]
+
+    expanded_extra = "squares"
+
+    def cancellation(self, xp, prec_chol, offset):
+        return xp.sqrt(((prec_chol * offset) ** 2).sum(axis=1))
+
+    def expanded_terms(self, xp, prec_chol, offset):
+        # sum_j lambda_kj (xs_j - a_kj)^2 = xs.(-2 lambda a) + xs^2.lambda + sum_j lambda a^2
+        lam = prec_chol**2
+        return xp.concatenate([-2.0 * lam * offset, lam, (lam * offset**2).sum(axis=1)[:, None]], axis=1)
 
     def weighted_outer(self, xp, u, v, w):
         return w[:, None] * u * v
@@ -541,11 +713,24 @@ class SphericalCovariance(_VectorCovariance):
     def n_parameters(self):
         return self.K
 
+    expanded_extra = "sumsq"
+
     def _in_shape(self, second):
         return second.mean(axis=1)
 
+    def cancellation(self, xp, prec_chol, offset):
+        return prec_chol * xp.sqrt((offset**2).sum(axis=1))
+
+    def expanded_terms(self, xp, prec_chol, offset):
+        lam = prec_chol**2
+        return xp.concatenate([-2.0 * lam[:, None] * offset, lam[:, None], (lam * (offset**2).sum(axis=1))[:, None]], axis=1)
+
+    def expanded_moments(self, xp, F, resp, workspace=None):
+        M = resp @ F.T  # first moments, sum_j xs_j^2, counts
+        return M[:, : self.d], M[:, self.d] / self.d
+
     def mahalanobis(self, xp, R, prec_chol):
-        return ((prec_chol**2)[:, None] * R.squared.sum(axis=1)).T
+        return (prec_chol**2)[:, None] * R.squared.sum(axis=1)
 
     def weighted_outer(self, xp, u, v, w):
         return w * (u * v).mean(axis=1)

@@ -45,7 +45,7 @@ import numpy as np
 
 from .._backend import Backend
 from .._execution import chunk_slices, workspace  # noqa: F401  (chunk_slices re-exported for the tests)
-from ._covariance import Covariance, residuals, split_centers
+from ._covariance import Covariance, get_covariance, residuals, shifted_rows, split_centers
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
@@ -190,13 +190,18 @@ def _host(a: Any) -> np.ndarray:
 
 
 def chunk_stats(
-    be: Backend, cov: Covariance, R: Any, resp: Any, weights: Any, origin: Any, log_norm: Any = None, entropy: Any = None
+    be: Backend, moments: Callable[[Any], tuple[Any, Any]], resp: Any, weights: Any, origin: Any, dtype: Any,
+    log_norm: Any = None, entropy: Any = None,
 ) -> GaussianStats:
-    """The statistics of one chunk from its residuals about ``origin`` and its responsibilities.
+    """The statistics of one chunk from its responsibilities.
 
-    ``weights`` (rows,) or None multiply each row; ``log_norm`` and ``entropy``
-    are per-row arrays (or None), summed with the same weights.  Sums in the
-    chunk run in its dtype, the totals are float64.
+    ``resp`` is (K, n) (see :func:`normalize_log_rho`); ``moments(resp)``
+    returns the resp-weighted first and second moments of
+    the chunk's rows about ``origin`` (residuals, or shifted rows for the
+    expanded form); ``weights`` (rows,) or None multiply each row;
+    ``log_norm`` and ``entropy`` are per-row arrays (or None), summed with
+    the same weights.  Sums in the chunk run in ``dtype``, the totals are
+    float64.
 
     Rounding (Higham (2002), sec. 3.1): each product of residuals carries the
     residuals' rounding (2 eps_x), the chunk's sum of m terms gamma_m =
@@ -207,10 +212,10 @@ def chunk_stats(
     """
     xp = be.xp
     f64 = xp.float64
-    rows = resp.shape[0]
+    rows = resp.shape[1]
     if weights is not None:
-        resp = resp * weights[:, None].astype(resp.dtype)
-    c_first, c_second = cov.centered_moments(xp, R, resp)
+        resp = resp * weights[None, :].astype(resp.dtype)
+    c_first, c_second = moments(resp)
     zero = xp.zeros((), dtype=f64)
 
     def total(values: Any) -> Any:
@@ -220,11 +225,68 @@ def chunk_stats(
         return (values if weights is None else values * weights.astype(f64)).sum()
 
     n = rows if weights is None else float(be.scalar(weights.sum(dtype=f64)))
-    rounding = 3.0 * (rows + 2) * float(np.finfo(R.D.dtype).eps)
+    rounding = 3.0 * (rows + 2) * float(np.finfo(dtype).eps)
     return GaussianStats(
-        resp.sum(axis=0).astype(f64), c_first.astype(f64), c_second.astype(f64), total(log_norm), total(entropy),
-        n, origin, np.dtype(R.D.dtype), rounding,
+        resp.sum(axis=1).astype(f64), c_first.astype(f64), c_second.astype(f64), total(log_norm), total(entropy),
+        n, origin, np.dtype(dtype), rounding,
     )
+
+
+#: The largest u (1 + 2 kappa_k)^2, u the unit roundoff of the data's dtype,
+#: for which component k's E-step uses the expanded form (see
+#: :func:`expanded_components`).
+EXPANDED_TOLERANCE = 1e-10
+
+
+def expanded_components(xp: Any, cov: Covariance, centers: Any, prec_chol: Any, dtype: Any) -> tuple[np.ndarray, Any]:
+    """Which components' E-step may use the expanded form, and about which point.
+
+    The shared point o is the coordinate-wise median of the centres (a few
+    components far from the rest do not move it).  For component k the
+    expanded form's rounding bounds, for the densities and for the scatter
+    about the new centre, are at most (1 + 2 kappa_k)^2 times those of the
+    residual form, kappa_k = || |P_k|^T |c_k - o| || (see
+    :meth:`Covariance.cancellation`; from the current centres and precision
+    factors).  A component uses it when u (1 + 2 kappa_k)^2 <=
+    :data:`EXPANDED_TOLERANCE`: in float64 when its centre lies within about
+    47 whitened units of o; never in float32, whose residual form keeps the
+    float64 centre.  Returns a host boolean mask (K,) and o (d,), float64.
+    """
+    shift = xp.median(centers, axis=0)
+    kappa = cov.cancellation(xp, prec_chol, centers - shift)
+    unit_roundoff = float(np.finfo(dtype).eps) / 2
+    with np.errstate(invalid="ignore", over="ignore"):
+        mask = unit_roundoff * (1.0 + 2.0 * kappa) ** 2 <= EXPANDED_TOLERANCE
+    return _host(mask).astype(bool), shift
+
+
+@dataclass(frozen=True)
+class ResidualPart:
+    """Components whose E-step forms the residuals x_n - c_k (:func:`residuals`).
+
+    ``idx``: their indices (None: all K), ``cov`` the covariance object for
+    them, ``hi`` and ``lo`` their centres split into the data's dtype
+    (:func:`split_centers`), ``prec_chol`` their factors in that dtype.
+    """
+
+    idx: Any
+    cov: Covariance
+    hi: Any
+    lo: Any
+    prec_chol: Any
+
+
+@dataclass(frozen=True)
+class ExpandedPart:
+    """Components whose E-step uses the expanded form about the shared point
+    o: ``hi`` and ``lo`` are o split into the data's dtype, ``terms`` the
+    covariance type's :meth:`Covariance.expanded_terms` for them."""
+
+    idx: Any
+    cov: Covariance
+    hi: Any
+    lo: Any
+    terms: Any
 
 
 @dataclass(frozen=True)
@@ -232,43 +294,105 @@ class EStepTerms:
     """What each chunk of an E-step needs (broadcast parameters):
     log rho_nk = log_const_k - 1/2 ||P_k^T (x_n - c_k)||^2.
 
-    ``origin`` is the float64 centres c_k (the statistics' origins), ``hi``
-    and ``lo`` their split into the dtype of X (:func:`split_centers`);
-    ``prec_chol`` and ``log_const`` are in the dtype of X.
+    ``origin`` (K, d), float64, is each component's point about which its
+    moments are taken: its centre c_k (the residual form) or the shared
+    point o (the expanded form).  ``residual`` and ``expanded`` say which
+    components take which form (either may be None); ``log_const`` is in the
+    dtype of X.
     """
 
     cov: Covariance
     origin: Any
-    hi: Any
-    lo: Any
-    prec_chol: Any
     log_const: Any
+    residual: ResidualPart | None
+    expanded: ExpandedPart | None
 
 
 def e_step_terms(be: Backend, cov: Covariance, centers: Any, prec_chol: Any, log_const: Any, dtype: Any) -> EStepTerms:
-    """:class:`EStepTerms` for data of ``dtype`` from float64 parameters."""
-    hi, lo = split_centers(be.xp, centers, dtype)
-    return EStepTerms(cov, centers, hi, lo, prec_chol.astype(dtype), log_const.astype(dtype))
+    """:class:`EStepTerms` for data of ``dtype`` from float64 parameters,
+    each component in the form its cancellation bound allows
+    (:func:`expanded_components`)."""
+    xp = be.xp
+    mask, shift = expanded_components(xp, cov, centers, prec_chol, dtype)
+
+    def subset(which: np.ndarray) -> tuple[Any, Covariance]:
+        if which.all():
+            return None, cov
+        idx = np.flatnonzero(which)
+        return be.asarray(idx), get_covariance(cov.name, idx.size, cov.d)
+
+    residual = expanded = None
+    origin = centers
+    if not mask.all():
+        idx, sub = subset(~mask)
+        sel = centers if idx is None else centers[idx]
+        hi, lo = split_centers(xp, sel, dtype)
+        residual = ResidualPart(idx, sub, hi, lo, (cov.take(prec_chol, idx) if idx is not None else prec_chol).astype(dtype))
+    if mask.any():
+        idx, sub = subset(mask)
+        sel = centers if idx is None else centers[idx]
+        hi, lo = split_centers(xp, shift[None, :], dtype)
+        terms = sub.expanded_terms(xp, prec_chol if idx is None else cov.take(prec_chol, idx), sel - shift)
+        terms = tuple(t.astype(dtype) for t in terms) if isinstance(terms, tuple) else terms.astype(dtype)
+        expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], terms)
+        origin = xp.where(xp.asarray(mask)[:, None], shift[None, :], centers) if residual is not None else (
+            xp.broadcast_to(shift, centers.shape).copy())
+    return EStepTerms(cov, origin, log_const.astype(dtype), residual, expanded)
 
 
-def log_rho(xp: Any, R: Any, terms: EStepTerms) -> Any:
-    """Unnormalised log responsibilities (rows, K) of a chunk whose residuals
-    about ``terms.origin`` are ``R``."""
-    out = terms.cov.mahalanobis(xp, R, terms.prec_chol)
+def chunk_log_rho(xp: Any, Xc: Any, terms: EStepTerms, workspace: Any = None) -> tuple[Any, Any, Any]:
+    """Unnormalised log responsibilities (K, rows) of a chunk, and what its
+    moments need: the residuals (or None) and the shifted rows (or None)."""
+    R = F = None
+    parts = []
+    e, r = terms.expanded, terms.residual
+    if e is not None:
+        F = shifted_rows(xp, Xc, e.hi, e.lo, e.cov.expanded_extra, workspace)
+        parts.append((e.idx, e.cov.expanded_mahalanobis(xp, F, e.terms, workspace)))
+    if r is not None:
+        R = residuals(xp, Xc, r.hi, r.lo, workspace)
+        parts.append((r.idx, r.cov.mahalanobis(xp, R, r.prec_chol)))
+    if len(parts) == 1:
+        out = parts[0][1]
+    else:
+        out = xp.empty((terms.cov.K, Xc.shape[0]), dtype=Xc.dtype)
+        for idx, part in parts:
+            out[idx] = part
     out *= -0.5
-    out += terms.log_const
-    return out
+    out += terms.log_const[:, None]
+    return out, R, F
+
+
+def chunk_moments(xp: Any, terms: EStepTerms, R: Any, F: Any, resp: Any, workspace: Any = None) -> tuple[Any, Any]:
+    """The resp-weighted moments of a chunk about ``terms.origin``, each
+    component's in its form (see :func:`chunk_log_rho`)."""
+    parts = []
+    e, r = terms.expanded, terms.residual
+    if e is not None:
+        parts.append((e.idx, e.cov.expanded_moments(xp, F, resp if e.idx is None else resp[e.idx], workspace)))
+    if r is not None:
+        parts.append((r.idx, r.cov.centered_moments(xp, R, resp if r.idx is None else resp[r.idx])))
+    if len(parts) == 1:
+        return parts[0][1]
+    cov = terms.cov
+    first = xp.empty((cov.K, cov.d), dtype=resp.dtype)
+    for idx, (f, _) in parts:
+        first[idx] = f
+    return first, cov.combine(xp, [(idx, second) for idx, (_, second) in parts])
 
 
 def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -> GaussianStats:
     """The local step of a mixture: responsibilities of a chunk, and their statistics.
 
-    Moments are taken about the current centres, whose residuals the
-    densities need anyway (see the module docstring).
+    Moments are taken about each component's origin (its current centre,
+    or the shared point of the expanded form), from the residuals or shifted
+    rows that the densities need anyway (see the module docstring).
     """
-    R = residuals(be.xp, Xc, terms.hi, terms.lo, workspace())
-    resp, log_norm, entropy = normalize_log_rho(be, log_rho(be.xp, R, terms))
-    return chunk_stats(be, terms.cov, R, resp, weights, terms.origin, log_norm, entropy)
+    xp, ws = be.xp, workspace()
+    lr, R, F = chunk_log_rho(xp, Xc, terms, ws)
+    resp, log_norm, entropy = normalize_log_rho(be, lr)
+    moments = lambda r: chunk_moments(xp, terms, R, F, r, ws)  # noqa: E731
+    return chunk_stats(be, moments, resp, weights, terms.origin, Xc.dtype, log_norm, entropy)
 
 
 #: Responsibilities of the rows at given positions: (chunk, rows) -> (rows, K).
@@ -300,7 +424,8 @@ def moments_step(
 ) -> GaussianStats:
     """Local step of the second pass: the moments of given responsibilities about ``origin``."""
     R = residuals(be.xp, Xc, hi, lo, workspace())
-    return chunk_stats(be, cov, R, resp_fn(Xc, rows), weights, origin)
+    resp = be.xp.ascontiguousarray(resp_fn(Xc, rows).T)
+    return chunk_stats(be, lambda r: cov.centered_moments(be.xp, R, r), resp, weights, origin, Xc.dtype)
 
 
 def initial_stats(
@@ -326,7 +451,7 @@ def weighted_means(executor: Any, be: Backend, X: Any, sample_weight: Any, resp_
 def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: Any, origin: Any = None) -> GaussianStats:
     """Statistics of responsibilities given chunk by chunk, in-process.
 
-    ``resp_fn(R, rows)`` returns (resp, per-row log normaliser or None,
+    ``resp_fn(R, rows)`` returns (resp (rows, K), per-row log normaliser or None,
     entropy or None), ``R`` being the chunk's residuals about the origins
     (None on the first of two passes, when ``origin`` is None).  A helper
     over :func:`initial_stats` for tests and one-off passes.
@@ -342,7 +467,8 @@ def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: A
     def step(Xc, weights, rows):
         R = residuals(xp, Xc, hi, lo)
         resp, log_norm, entropy = resp_fn(R, rows)
-        return chunk_stats(be, cov, R, resp, weights, origin, log_norm, entropy)
+        moments = lambda r: cov.centered_moments(xp, R, r)  # noqa: E731
+        return chunk_stats(be, moments, xp.ascontiguousarray(resp.T), weights, origin, Xc.dtype, log_norm, entropy)
 
     return executor.map_sum(step, X, None)
 
@@ -350,13 +476,28 @@ def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: A
 def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
     """Responsibilities from unnormalised log weights (Bishop (2006), eq. 10.49).
 
-    Returns ``(resp, log_norm, entropy)``: the per-row logsumexp ``log_norm``,
-    ``resp = exp(log_rho - log_norm)`` and the per-row entropy
-    -sum_k r log r in float64.  ``log_rho`` is overwritten with log r.
+    ``log_rho`` is (K, n), the samples along the contiguous axis (so that
+    every reduction over k is an elementwise pass over K rows).  Returns
+    ``(resp, log_norm, entropy)``: resp (K, n) = exp(log_rho - log_norm),
+    the per-sample logsumexp ``log_norm`` (n,) and the entropy
+    -sum_k r log r (n,) in float64, written as log Z - sum_k e_k s_k / Z with
+    s = log_rho - max, e = exp(s), Z = sum_k e_k, so that it needs no log r.
+    ``log_rho`` is overwritten (with s).
     """
     xp = be.xp
-    resp, log_norm = be.softmax(log_rho, axis=1)
-    log_rho -= log_norm[:, None]  # now log r
-    # r log r -> 0 as r -> 0: a component of weight 0 has log r = -inf there.
-    entropy = -xp.einsum("nk,nk->n", resp, xp.where(resp > 0, log_rho, 0)).astype(xp.float64)
-    return resp, log_norm, entropy
+    amax = log_rho.max(axis=0)
+    amax = xp.where(xp.isfinite(amax), amax, 0)  # a row of -inf stays -inf
+    log_rho -= amax[None, :]
+    resp = xp.exp(log_rho)
+    total = resp.sum(axis=0)
+    weighted = xp.einsum("kn,kn->n", resp, log_rho)
+    inv = 1.0 / total
+    resp *= inv[None, :]
+    log_total = xp.log(total)
+    if bool(xp.isfinite(weighted).all()):
+        entropy = log_total.astype(xp.float64) - (weighted * inv).astype(xp.float64)
+    else:
+        # r log r -> 0 as r -> 0: a component of weight 0 has s = -inf there.
+        log_r = log_rho - log_total[None, :]
+        entropy = -xp.einsum("kn,kn->n", resp, xp.where(resp > 0, log_r, 0)).astype(xp.float64)
+    return resp, log_total + amax, entropy
