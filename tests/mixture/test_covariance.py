@@ -5,7 +5,7 @@ import pytest
 
 from varbayes._backend import NotPositiveDefiniteError, get_backend
 from varbayes._execution import Workspace
-from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, get_covariance, residuals
+from varbayes.mixture._covariance import COVARIANCE_TYPES, Residuals, get_covariance, residuals, shifted_rows
 
 be = get_backend("cpu")
 K, D, N = 3, 4, 40
@@ -140,3 +140,37 @@ def test_a_workspace_reuses_its_arrays_and_changes_no_result():
     for got, want in zip(cov.centered_moments(np, reused, resp.T), cov.centered_moments(np, plain, resp.T)):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(reused.squared, plain.squared)
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_expanded_form_equals_the_residual_form(name, data):
+    # The expanded kernels (shifted rows, a few GEMMs) against the residual
+    # ones, on a well-conditioned problem where the two agree to rounding.
+    X, resp, centers = data
+    cov = get_covariance(name, K, D)
+    P = cov.precision_cholesky(be, _random_cov(name, np.random.default_rng(1)))
+    shift = np.array([0.3, -0.2, 0.1, 0.5])
+    F = shifted_rows(np, X, shift, None, cov.expanded_extra)
+    np.testing.assert_array_equal(F[:D], (X - shift).T)
+    terms = cov.expanded_terms(np, P, centers - shift)
+    np.testing.assert_allclose(
+        cov.expanded_mahalanobis(np, F, terms), cov.mahalanobis(np, residuals(np, X, centers), P), rtol=1e-10
+    )
+    first, second = cov.expanded_moments(np, F, resp.T)
+    first_o, second_o = cov.centered_moments(np, residuals(np, X, np.tile(shift, (K, 1))), resp.T)
+    np.testing.assert_allclose(first, first_o, rtol=1e-12)
+    np.testing.assert_allclose(second, second_o, rtol=1e-12)
+    # kappa bounds the whitened distance from the shift to each centre.
+    kappa = cov.cancellation(np, P, centers - shift)
+    whitened = cov.mahalanobis(np, residuals(np, shift[None], centers), P)[:, 0]
+    assert kappa.shape == (K,) and np.all(kappa**2 >= whitened * (1 - 1e-12))
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_combine_assembles_disjoint_components(name):
+    # Second moments of two sets of components, each in its own type's shape,
+    # make those of all K ('tied': their sum).
+    full = np.random.default_rng(2).normal(size=(K, D, D))
+    idx_a, idx_b = np.array([0, 2]), np.array([1])
+    parts = [(idx, _as_type(name, full[idx])) for idx in (idx_a, idx_b)]
+    np.testing.assert_allclose(get_covariance(name, K, D).combine(np, parts), _as_type(name, full), rtol=1e-12)

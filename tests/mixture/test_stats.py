@@ -6,7 +6,12 @@ import scipy.special
 
 from varbayes._backend import get_backend
 from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance, residuals, split_centers
-from varbayes.mixture._stats import accumulate, auto_chunk_size, chunk_slices, normalize_log_rho
+from varbayes._execution import ChunkExecutor
+from varbayes.mixture._stats import (
+    EXPANDED_TOLERANCE, accumulate, auto_chunk_size, chunk_log_rho, chunk_slices, e_step, e_step_terms,
+    expanded_components,
+    normalize_log_rho,
+)
 
 be = get_backend("cpu")
 
@@ -141,3 +146,88 @@ def test_normalize_log_rho_gives_responsibilities_and_entropy():
     np.testing.assert_allclose(resp.sum(1), 1.0)
     np.testing.assert_allclose(log_norm, expected_norm)
     np.testing.assert_allclose(entropy, -scipy.special.xlogy(resp, resp).sum(axis=1), rtol=1e-10, atol=1e-12)  # per row
+
+
+def _identity_prec_chol(cov):
+    return {"full": np.tile(np.eye(cov.d), (cov.K, 1, 1)), "tied": np.eye(cov.d),
+            "diag": np.ones((cov.K, cov.d)), "spherical": np.ones(cov.K)}[cov.name]
+
+
+#: kappa at which u (1 + 2 kappa)^2 reaches the tolerance, for float64.
+KAPPA_STAR = (np.sqrt(EXPANDED_TOLERANCE / (np.finfo(np.float64).eps / 2)) - 1) / 2
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_expanded_components_switch_at_the_cancellation_bound(name):
+    # Two centres at o (the median of the three) and one at whitened distance
+    # kappa: the far one takes the expanded form just below the bound, the
+    # residual form just above it, and never in float32.
+    cov = get_covariance(name, 3, 2)
+    P = _identity_prec_chol(cov)
+    for factor, expected in ((1 - 1e-6, True), (1 + 1e-6, False)):
+        centers = np.array([[0.0, 0.0], [0.0, 0.0], [KAPPA_STAR * factor, 0.0]])
+        mask, shift = expanded_components(np, cov, centers, P, np.float64)
+        np.testing.assert_array_equal(shift, [0.0, 0.0])
+        np.testing.assert_array_equal(mask, [True, True, expected])
+        mask32, _ = expanded_components(np, cov, centers, P, np.float32)
+        assert not mask32.any()
+
+
+def _three_clusters(far, n=300, seed=0):
+    """Unit-spread clusters at 0 and (40, 0), and one at (40 + far, 0): the
+    median of the centres is (40, 0), so the far one's kappa is ``far``."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 0.0], [40.0, 0.0], [40.0 + far, 0.0]])
+    labels = np.repeat(np.arange(3), n)
+    return centers[labels] + rng.normal(size=(3 * n, 2)), labels
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+@pytest.mark.parametrize(("far", "form", "tolerance"), [
+    (0.999 * KAPPA_STAR, "auto", 1e-8),  # expanded: within the promise
+    (1.001 * KAPPA_STAR, "auto", 1e-12),  # residual: to rounding
+    (1e6, "auto", 1e-12),  # residual
+    (1e6, "expanded", None),  # the expanded form where the bound forbids it: cancels
+])
+def test_scatter_is_exact_on_both_sides_of_the_bound(name, far, form, tolerance):
+    X, labels = _three_clusters(far)
+    cov = get_covariance(name, 3, 2)
+    means = np.stack([X[labels == k].mean(0) for k in range(3)])
+    terms = e_step_terms(be, cov, means, _identity_prec_chol(cov), np.zeros(3), np.float64, form=form)
+    assert (terms.expanded is not None and terms.expanded.idx is None) == (far < KAPPA_STAR or form == "expanded")
+    stats = ChunkExecutor(256).map_sum(e_step, X, None, be, terms)
+    np.testing.assert_array_equal(stats.counts, [300, 300, 300])  # one-hot: the clusters are far apart
+    # Reference: per-cluster scatter in extended precision.
+    ref = np.zeros((3, 2, 2), dtype=np.longdouble)
+    for k in range(3):
+        diff = X[labels == k].astype(np.longdouble) - means[k].astype(np.longdouble)
+        ref[k] = diff.T @ diff
+    ref = np.asarray({"full": ref, "tied": ref.sum(0), "diag": np.diagonal(ref, axis1=1, axis2=2),
+                      "spherical": np.diagonal(ref, axis1=1, axis2=2).mean(1)}[name], dtype=np.float64)
+    error = np.max(np.abs(stats.scatter(np, cov, means) - ref)) / np.max(np.abs(ref))
+    if tolerance is None:
+        assert error > 1e-6  # what the bound protects against
+    else:
+        assert error <= tolerance
+
+
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+def test_mixed_forms_give_the_residual_forms_densities_and_moments(name):
+    # The far component above the bound keeps the residual form, the others
+    # take the expanded one; one E-step then equals the all-residual one.
+    X, _ = _three_clusters(2 * KAPPA_STAR)
+    cov = get_covariance(name, 3, 2)
+    centers = np.array([[0.5, 0.1], [39.0, -0.2], [40.0 + 2 * KAPPA_STAR, 0.3]])
+    P = 0.8 * _identity_prec_chol(cov)
+    log_const = np.array([-1.0, -2.0, -3.0])
+    mixed = e_step_terms(be, cov, centers, P, log_const, np.float64)
+    np.testing.assert_array_equal(mixed.expanded.idx, [0, 1])
+    np.testing.assert_array_equal(mixed.residual.idx, [2])
+    plain = e_step_terms(be, cov, centers, P, log_const, np.float64, form="residual")
+    np.testing.assert_allclose(chunk_log_rho(np, X, mixed)[0], chunk_log_rho(np, X, plain)[0], rtol=1e-12)
+    a, b = (ChunkExecutor(100).map_sum(e_step, X, None, be, t) for t in (mixed, plain))
+    np.testing.assert_allclose(a.counts, b.counts, rtol=1e-12)
+    np.testing.assert_allclose(a.mean(a.counts), b.mean(b.counts), rtol=1e-12)
+    np.testing.assert_allclose(a.scatter(np, cov, centers), b.scatter(np, cov, centers), rtol=1e-9)
+    np.testing.assert_allclose(a.log_norm, b.log_norm, rtol=1e-12)
+    np.testing.assert_allclose(a.entropy, b.entropy, rtol=1e-9, atol=1e-9)

@@ -308,12 +308,20 @@ class EStepTerms:
     expanded: ExpandedPart | None
 
 
-def e_step_terms(be: Backend, cov: Covariance, centers: Any, prec_chol: Any, log_const: Any, dtype: Any) -> EStepTerms:
+def e_step_terms(
+    be: Backend, cov: Covariance, centers: Any, prec_chol: Any, log_const: Any, dtype: Any, form: str = "auto"
+) -> EStepTerms:
     """:class:`EStepTerms` for data of ``dtype`` from float64 parameters,
     each component in the form its cancellation bound allows
-    (:func:`expanded_components`)."""
+    (:func:`expanded_components`).
+
+    ``form`` 'expanded' or 'residual' imposes one form on every component
+    (for tests that show what the bound protects against).
+    """
     xp = be.xp
     mask, shift = expanded_components(xp, cov, centers, prec_chol, dtype)
+    if form != "auto":
+        mask = np.full(cov.K, form == "expanded")
 
     def subset(which: np.ndarray) -> tuple[Any, Covariance]:
         if which.all():
