@@ -10,7 +10,7 @@ from varbayes._execution import ChunkExecutor
 from varbayes.mixture._stats import (
     EXPANDED_TOLERANCE, accumulate, auto_chunk_size, chunk_log_rho, chunk_slices, e_step, e_step_terms,
     expanded_components,
-    normalize_log_rho,
+    normalize_log_rho, residual_pieces,
 )
 
 be = get_backend("cpu")
@@ -133,8 +133,13 @@ def test_float32_chunks_accumulate_in_float64():
 def test_chunk_slices_cover_rows_once():
     rows = np.concatenate([np.arange(100)[s] for s in chunk_slices(100, 7)])
     np.testing.assert_array_equal(rows, np.arange(100))
-    assert auto_chunk_size(be, 10, 3, 2, 8) == 10
-    assert 64 <= auto_chunk_size(be, 10**7, 50, 200, 8) < 10**7
+    assert auto_chunk_size(be, get_covariance("full", 3, 2), 10, np.float64) == 10
+    big = get_covariance("full", 50, 200)
+    assert 64 <= auto_chunk_size(be, big, 10**7, np.float64) < 10**7
+    # The expanded form's narrow work arrays allow longer chunks than the
+    # residual form's (K, d) per row, which float32 always takes.
+    diag = get_covariance("diag", 10, 20)
+    assert auto_chunk_size(be, diag, 10**7, np.float64) > 4 * auto_chunk_size(be, diag, 10**7, np.float32)
 
 
 def test_normalize_log_rho_gives_responsibilities_and_entropy():
@@ -231,3 +236,19 @@ def test_mixed_forms_give_the_residual_forms_densities_and_moments(name):
     np.testing.assert_allclose(a.scatter(np, cov, centers), b.scatter(np, cov, centers), rtol=1e-9)
     np.testing.assert_allclose(a.log_norm, b.log_norm, rtol=1e-12)
     np.testing.assert_allclose(a.entropy, b.entropy, rtol=1e-9, atol=1e-9)
+
+
+def test_residual_components_take_a_long_chunk_in_pieces():
+    # A chunk sized for the expanded form is split for the residual form's
+    # (K, d)-per-row work arrays; the statistics are those of the whole chunk.
+    X, _ = _three_clusters(2 * KAPPA_STAR, n=7000)
+    cov = get_covariance("full", 3, 2)
+    centers = np.array([[0.0, 0.0], [40.0, 0.0], [40.0 + 2 * KAPPA_STAR, 0.0]])
+    terms = e_step_terms(be, cov, centers, _identity_prec_chol(cov), np.zeros(3), np.float64)
+    max_rows = terms.residual.max_rows
+    assert residual_pieces(X[:max_rows], terms) is None
+    assert residual_pieces(X, terms).chunk_size == max_rows < X.shape[0]
+    whole = e_step(X, None, slice(0, X.shape[0]), be, terms)
+    pieces = ChunkExecutor(max_rows).map_sum(e_step, X, None, be, terms)
+    for name in ("counts", "first", "second", "log_norm", "entropy"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(pieces, name))

@@ -42,7 +42,9 @@ from .._validation import (
 )
 from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
 from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
-from ._stats import EStepTerms, GaussianStats, auto_chunk_size, chunk_log_rho, e_step, initial_stats, normalize_log_rho
+from ._stats import (
+    EStepTerms, GaussianStats, auto_chunk_size, chunk_log_rho, e_step, initial_stats, normalize_log_rho, residual_pieces,
+)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 LEARNING_METHODS = ("batch", "online")
@@ -387,7 +389,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _chunk_rows(self, be: Backend, X: Any) -> int:
         if self.chunk_size is not None:
             return self.chunk_size
-        return auto_chunk_size(be, X.shape[0], self.n_components, X.shape[1], X.dtype.itemsize)
+        cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
+        return auto_chunk_size(be, cov, X.shape[0], X.dtype)
 
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "BaseMixture":
@@ -706,6 +709,9 @@ def _on_backend(device: str, X: Any) -> tuple[Backend, Any]:
 
 def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms, what: str) -> Any:
     """A prediction step: the chunk's responsibilities, labels or log normaliser."""
+    pieces = residual_pieces(Xc, terms)
+    if pieces is not None:
+        return pieces.map_concat(_chunk_log_rho, be.xp, Xc, be, terms, what, start=rows.start)
     lr = chunk_log_rho(be.xp, Xc, terms, workspace())[0]  # (K, rows)
     if what == "label":
         return be.xp.argmax(lr, axis=0)

@@ -217,6 +217,10 @@ class Covariance:
     #: sum_j xs_j^2; see :func:`shifted_rows`).
     expanded_extra: str | None = None
 
+    def expanded_row_items(self) -> int:
+        """Work-array items per row of the expanded form, besides the (K,) ones."""
+        return self.d + _EXTRA_COLUMNS[self.expanded_extra](self.d) + 1
+
     def cancellation(self, xp: Any, prec_chol: Any, offset: Any) -> Any:
         """kappa_k = || |P_k|^T |a_k| ||_2, shape (K,), for offsets a_k = c_k - o (K, d).
 
@@ -480,6 +484,9 @@ class FullCovariance(_MatrixCovariance):
     def whiten(self, xp, D, prec_chol, out=None):
         return xp.matmul(xp.swapaxes(prec_chol, 1, 2), D, out=out)  # one batched GEMM, (K, d, d) @ (K, d, n)
 
+    def expanded_row_items(self):
+        return super().expanded_row_items() + self.K * self.d  # whitened, then weighted, rows
+
     def expanded_terms(self, xp, prec_chol, offset):
         # Rows [P_k^T, -b_k], b_k = P_k^T a_k, stacked over k: one GEMM with
         # F gives every P_k^T xs_n - b_k = P_k^T (x_n - c_k).
@@ -553,6 +560,9 @@ class TiedCovariance(_MatrixCovariance):
 
     def combine(self, xp, parts):
         return sum(second for _, second in parts)
+
+    def expanded_row_items(self):
+        return super().expanded_row_items() + 2 * self.d  # P^T xs, weighted xs
 
     def expanded_terms(self, xp, prec_chol, offset):
         # ||P^T xs - b_k||^2 = ||P^T xs||^2 + (-2 P b_k)^T xs + ||b_k||^2, b_k = P^T a_k.

@@ -44,20 +44,39 @@ from typing import Any, Callable
 import numpy as np
 
 from .._backend import Backend
-from .._execution import chunk_slices, workspace  # noqa: F401  (chunk_slices re-exported for the tests)
+from .._execution import ChunkExecutor, chunk_slices, workspace  # noqa: F401  (chunk_slices re-exported for the tests)
 from ._covariance import Covariance, get_covariance, residuals, shifted_rows, split_centers
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
 #: On CPU a chunk that stays in cache is fastest; a GPU wants large chunks.
-CHUNK_BYTES = {"cpu": 1 << 22, "gpu": 1 << 28}
+CHUNK_BYTES = {"cpu": 1 << 21, "gpu": 1 << 28}
 
 
-def auto_chunk_size(be: Backend, n_samples: int, n_components: int, n_features: int, itemsize: int) -> int:
-    """Rows per chunk so that the chunk's (rows, K, d) work arrays fit the budget."""
-    # Residuals, whitened residuals and weighted residuals: three (K, d) per row.
-    per_row = itemsize * (3 * n_components * n_features + 4 * n_components + 2 * n_features)
-    rows = CHUNK_BYTES[be.name] // per_row
-    return int(min(max(rows, 64), max(n_samples, 1)))
+def _rows_within_budget(be: Backend, items_per_row: int, itemsize: int) -> int:
+    return max(CHUNK_BYTES[be.name] // (itemsize * items_per_row), 64)
+
+
+def _residual_items(n_components: int, n_features: int) -> int:
+    # Residuals, whitened or weighted residuals and their squares: three
+    # (K, d) per row, and the (K,) log weights, responsibilities and their work.
+    return 3 * n_components * n_features + 4 * n_components + 2 * n_features
+
+
+def auto_chunk_size(be: Backend, cov: Covariance, n_samples: int, dtype: Any) -> int:
+    """Rows per chunk so that a chunk's work arrays fit the budget.
+
+    Sized for the expanded form where the data's dtype allows it (see
+    :func:`expanded_components`): its work arrays are (d + e + 1) per row
+    (K d for 'full'), so the rows are many and the per-chunk overhead small;
+    components in the residual form, (K, d) per row, take the chunk in
+    smaller pieces (:attr:`ResidualPart.max_rows`).
+    """
+    dtype = np.dtype(dtype)
+    if _may_expand(dtype):
+        items = cov.expanded_row_items() + 4 * cov.K
+    else:
+        items = _residual_items(cov.K, cov.d)
+    return int(min(_rows_within_budget(be, items, dtype.itemsize), max(n_samples, 1)))
 
 
 @dataclass
@@ -254,10 +273,18 @@ def expanded_components(xp: Any, cov: Covariance, centers: Any, prec_chol: Any, 
     """
     shift = xp.median(centers, axis=0)
     kappa = cov.cancellation(xp, prec_chol, centers - shift)
-    unit_roundoff = float(np.finfo(dtype).eps) / 2
     with np.errstate(invalid="ignore", over="ignore"):
-        mask = unit_roundoff * (1.0 + 2.0 * kappa) ** 2 <= EXPANDED_TOLERANCE
+        mask = _unit_roundoff(dtype) * (1.0 + 2.0 * kappa) ** 2 <= EXPANDED_TOLERANCE
     return _host(mask).astype(bool), shift
+
+
+def _unit_roundoff(dtype: Any) -> float:
+    return float(np.finfo(dtype).eps) / 2
+
+
+def _may_expand(dtype: Any) -> bool:
+    """Whether any component (kappa = 0) may take the expanded form in ``dtype``."""
+    return _unit_roundoff(dtype) <= EXPANDED_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -266,7 +293,9 @@ class ResidualPart:
 
     ``idx``: their indices (None: all K), ``cov`` the covariance object for
     them, ``hi`` and ``lo`` their centres split into the data's dtype
-    (:func:`split_centers`), ``prec_chol`` their factors in that dtype.
+    (:func:`split_centers`), ``prec_chol`` their factors in that dtype;
+    ``max_rows`` the rows whose residuals fit the chunk budget (a larger
+    chunk is taken in pieces, see :func:`e_step`).
     """
 
     idx: Any
@@ -274,6 +303,7 @@ class ResidualPart:
     hi: Any
     lo: Any
     prec_chol: Any
+    max_rows: int
 
 
 @dataclass(frozen=True)
@@ -335,7 +365,9 @@ def e_step_terms(
         idx, sub = subset(~mask)
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, sel, dtype)
-        residual = ResidualPart(idx, sub, hi, lo, (cov.take(prec_chol, idx) if idx is not None else prec_chol).astype(dtype))
+        max_rows = _rows_within_budget(be, _residual_items(sub.K, sub.d), np.dtype(dtype).itemsize)
+        prec = cov.take(prec_chol, idx) if idx is not None else prec_chol
+        residual = ResidualPart(idx, sub, hi, lo, prec.astype(dtype), max_rows)
     if mask.any():
         idx, sub = subset(mask)
         sel = centers if idx is None else centers[idx]
@@ -396,11 +428,23 @@ def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -
     or the shared point of the expanded form), from the residuals or shifted
     rows that the densities need anyway (see the module docstring).
     """
+    pieces = residual_pieces(Xc, terms)
+    if pieces is not None:
+        return pieces.map_sum(e_step, Xc, weights, be, terms, start=rows.start)
     xp, ws = be.xp, workspace()
     lr, R, F = chunk_log_rho(xp, Xc, terms, ws)
     resp, log_norm, entropy = normalize_log_rho(be, lr)
     moments = lambda r: chunk_moments(xp, terms, R, F, r, ws)  # noqa: E731
     return chunk_stats(be, moments, resp, weights, terms.origin, Xc.dtype, log_norm, entropy)
+
+
+def residual_pieces(Xc: Any, terms: EStepTerms) -> ChunkExecutor | None:
+    """An executor over pieces of the chunk when its residual-form components'
+    work arrays would exceed the budget in one (None when they fit)."""
+    part = terms.residual
+    if part is None or Xc.shape[0] <= part.max_rows:
+        return None
+    return ChunkExecutor(part.max_rows)
 
 
 #: Responsibilities of the rows at given positions: (chunk, rows) -> (rows, K).
@@ -464,8 +508,6 @@ def accumulate(be: Backend, cov: Covariance, X: Any, chunk_size: int, resp_fn: A
     (None on the first of two passes, when ``origin`` is None).  A helper
     over :func:`initial_stats` for tests and one-off passes.
     """
-    from .._execution import ChunkExecutor
-
     xp = be.xp
     executor = ChunkExecutor(chunk_size)
     if origin is None:
