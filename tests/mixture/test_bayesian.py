@@ -495,3 +495,20 @@ def test_gpu_fit_equals_cpu_fit(cov_type, prior):
         np.testing.assert_allclose(getattr(gpu, attr), getattr(cpu, attr), rtol=1e-8, atol=1e-10)
     assert gpu.lower_bound_ == pytest.approx(cpu.lower_bound_, rel=1e-10)
     np.testing.assert_allclose(gpu.score_samples(cupy.asarray(X)), cpu.score_samples(X), rtol=1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_long_chunks_taken_in_pieces_give_the_same_fit_and_predictive(covariance_type):
+    # The automatic chunk is sized for the expanded E-step; the initial
+    # moments and the Student-t predictive form residuals, and take such a
+    # chunk in pieces.  Same results as short chunks throughout.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(9000, 2)) + rng.integers(3, size=9000)[:, None] * 6.0
+    kwargs = dict(n_components=3, covariance_type=covariance_type, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = BayesianGaussianMixture(**kwargs).fit(X)
+        short = BayesianGaussianMixture(chunk_size=500, **kwargs).fit(X)
+    np.testing.assert_allclose(auto.means_, short.means_, rtol=1e-10)
+    np.testing.assert_allclose(auto.lower_bound_, short.lower_bound_, rtol=1e-10)
+    np.testing.assert_allclose(auto.score_samples(X), short.score_samples(X), rtol=1e-10)

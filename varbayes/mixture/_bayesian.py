@@ -16,7 +16,7 @@ from ..expfam import NormalWishart, student_log_pdf, weight_prior
 from ..vi import Bound
 from ._base import BaseMixture, MixtureModel
 from ._covariance import Covariance, get_covariance, residuals, split_centers
-from ._stats import EStepTerms, GaussianStats, e_step_terms, initial_stats
+from ._stats import EStepTerms, GaussianStats, e_step_terms, initial_stats, pieces
 
 LOG_2PI = math.log(2.0 * math.pi)
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -607,5 +607,8 @@ class CAVI(MixtureModel):
 def _predictive_step(Xc: Any, weights: Any, rows: slice, be: Backend, parts: list) -> Any:
     """A prediction step: the log posterior predictive density of each row."""
     xp = be.xp
+    split = pieces(be, Xc, sum(c.K for c, _ in parts))
+    if split is not None:
+        return split.map_concat(_predictive_step, xp, Xc, be, parts, start=rows.start)
     log_p = xp.concatenate([student_log_pdf(xp, c, residuals(xp, Xc, *t["centers"]), t) for c, t in parts], axis=1)
     return be.logsumexp(log_p, axis=1)

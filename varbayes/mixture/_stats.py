@@ -240,13 +240,14 @@ def chunk_stats(
     def total(values: Any) -> Any:
         if values is None:
             return zero
-        values = values.astype(f64)
-        return (values if weights is None else values * weights.astype(f64)).sum()
+        values = values.astype(f64, copy=False)
+        return values.sum() if weights is None else values @ weights.astype(f64, copy=False)
 
     n = rows if weights is None else float(be.scalar(weights.sum(dtype=f64)))
     rounding = 3.0 * (rows + 2) * float(np.finfo(dtype).eps)
     return GaussianStats(
-        resp.sum(axis=1).astype(f64), c_first.astype(f64), c_second.astype(f64), total(log_norm), total(entropy),
+        resp.sum(axis=1).astype(f64, copy=False), c_first.astype(f64, copy=False), c_second.astype(f64, copy=False),
+        total(log_norm), total(entropy),
         n, origin, np.dtype(dtype), rounding,
     )
 
@@ -438,9 +439,17 @@ def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -
     return chunk_stats(be, moments, resp, weights, terms.origin, Xc.dtype, log_norm, entropy)
 
 
+def pieces(be: Backend, Xc: Any, n_components: int) -> ChunkExecutor | None:
+    """An executor over pieces of the chunk ``Xc`` when the residuals of
+    ``n_components`` components would exceed the chunk budget in one (None
+    when they fit): chunks are sized for the expanded form's narrower work
+    arrays (:func:`auto_chunk_size`)."""
+    max_rows = _rows_within_budget(be, _residual_items(n_components, Xc.shape[1]), Xc.dtype.itemsize)
+    return ChunkExecutor(max_rows) if Xc.shape[0] > max_rows else None
+
+
 def residual_pieces(Xc: Any, terms: EStepTerms) -> ChunkExecutor | None:
-    """An executor over pieces of the chunk when its residual-form components'
-    work arrays would exceed the budget in one (None when they fit)."""
+    """:func:`pieces` for the E-step's residual-form components (None without any)."""
     part = terms.residual
     if part is None or Xc.shape[0] <= part.max_rows:
         return None
@@ -475,6 +484,9 @@ def moments_step(
     Xc: Any, weights: Any, rows: slice, be: Backend, cov: Covariance, resp_fn: RespFn, origin: Any, hi: Any, lo: Any
 ) -> GaussianStats:
     """Local step of the second pass: the moments of given responsibilities about ``origin``."""
+    split = pieces(be, Xc, cov.K)
+    if split is not None:
+        return split.map_sum(moments_step, Xc, weights, be, cov, resp_fn, origin, hi, lo, start=rows.start)
     R = residuals(be.xp, Xc, hi, lo, workspace())
     resp = be.xp.ascontiguousarray(resp_fn(Xc, rows).T)
     return chunk_stats(be, lambda r: cov.centered_moments(be.xp, R, r), resp, weights, origin, Xc.dtype)
@@ -545,7 +557,8 @@ def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
     resp *= inv[None, :]
     log_total = xp.log(total)
     if bool(xp.isfinite(weighted).all()):
-        entropy = log_total.astype(xp.float64) - (weighted * inv).astype(xp.float64)
+        weighted *= inv
+        entropy = log_total.astype(xp.float64) - weighted.astype(xp.float64, copy=False)
     else:
         # r log r -> 0 as r -> 0: a component of weight 0 has s = -inf there.
         log_r = log_rho - log_total[None, :]
