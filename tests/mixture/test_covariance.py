@@ -151,11 +151,14 @@ def test_expanded_form_equals_the_residual_form(name, data):
     P = cov.precision_cholesky(be, _random_cov(name, np.random.default_rng(1)))
     shift = np.array([0.3, -0.2, 0.1, 0.5])
     F = shifted_rows(np, X, shift, None, cov.expanded_extra)
-    np.testing.assert_array_equal(F[:D], (X - shift).T)
-    terms = cov.expanded_terms(np, P, centers - shift)
-    np.testing.assert_allclose(
-        cov.expanded_mahalanobis(np, F, terms), cov.mahalanobis(np, residuals(np, X, centers), P), rtol=1e-10
-    )
+    np.testing.assert_array_equal(F[1 : D + 1], (X - shift).T)
+    # Factors from covariances (upper triangular: 'full' splits its product)
+    # and from precisions (lower triangular: one product).
+    for factor in (P, cov.cholesky_of_precision(be, cov.precisions(np, P))):
+        terms = cov.expanded_terms(np, factor, centers - shift)
+        np.testing.assert_allclose(
+            cov.expanded_mahalanobis(np, F, terms), cov.mahalanobis(np, residuals(np, X, centers), factor), rtol=1e-10
+        )
     first, second = cov.expanded_moments(np, F, resp.T)
     first_o, second_o = cov.centered_moments(np, residuals(np, X, np.tile(shift, (K, 1))), resp.T)
     np.testing.assert_allclose(first, first_o, rtol=1e-12)

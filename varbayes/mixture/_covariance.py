@@ -345,24 +345,25 @@ _EXTRA_COLUMNS = {None: lambda d: 0, "squares": lambda d: d, "sumsq": lambda d: 
 
 def shifted_rows(xp: Any, Xc: Any, hi: Any, lo: Any, extra: str | None, workspace: Workspace | None = None) -> Any:
     """The chunk's rows shifted by o, transposed, with the rows an expanded
-    form needs: F = [xs; extra; 1] of shape (d + e + 1, n), xs = (x - o_hi) - o_lo.
+    form needs: F = [1; xs; extra] of shape (1 + d + e, n), xs = (x - o_hi) - o_lo.
 
     ``extra`` is None, 'squares' (xs * xs, e = d) or 'sumsq' (sum_j xs_j^2,
-    e = 1).  The row of ones lets a GEMM add a per-component constant.  The
-    samples run along the last, contiguous axis, as in :class:`Residuals`.
+    e = 1).  The row of ones lets a GEMM add a per-component constant (and
+    gives the counts among the moments).  The samples run along the last,
+    contiguous axis, as in :class:`Residuals`.
     """
     n, d = Xc.shape
-    shape = (d + _EXTRA_COLUMNS[extra](d) + 1, n)
+    shape = (1 + d + _EXTRA_COLUMNS[extra](d), n)
     F = _scratch(xp, workspace, "F", shape, Xc.dtype)
-    xs = F[:d]
+    F[0] = 1
+    xs = F[1 : d + 1]
     xp.subtract(Xc.T, hi[:, None], out=xs)
     if lo is not None:
         xs -= lo[:, None]
     if extra == "squares":
-        xp.multiply(xs, xs, out=F[d : 2 * d])
+        xp.multiply(xs, xs, out=F[d + 1 : 2 * d + 1])
     elif extra == "sumsq":
-        F[d] = xp.einsum("dn,dn->n", xs, xs)
-    F[-1] = 1
+        F[d + 1] = xp.einsum("dn,dn->n", xs, xs)
     return F
 
 
@@ -487,30 +488,62 @@ class FullCovariance(_MatrixCovariance):
     def expanded_row_items(self):
         return super().expanded_row_items() + self.K * self.d  # whitened, then weighted, rows
 
+    def _split(self) -> int:
+        """h: the first h dimensions form the leading block of the triangular
+        and symmetric products (0: no split, for small d)."""
+        return self.d // 2 if self.d >= 4 else 0
+
     def expanded_terms(self, xp, prec_chol, offset):
-        # Rows [P_k^T, -b_k], b_k = P_k^T a_k, stacked over k: one GEMM with
-        # F gives every P_k^T xs_n - b_k = P_k^T (x_n - c_k).
+        # Rows [-b_k, P_k^T], b_k = P_k^T a_k, stacked over k: a GEMM with F
+        # gives every P_k^T xs_n - b_k = P_k^T (x_n - c_k).  P_k from a
+        # covariance is upper triangular, so the first h whitened
+        # coordinates need only the first h shifted ones: two GEMMs, 3/4 of
+        # the multiply-adds (the other factors, e.g. from precisions_init,
+        # take one GEMM).
         K, d = offset.shape
         B = xp.empty((K, d, d + 1), dtype=prec_chol.dtype)
-        B[:, :, :d] = xp.swapaxes(prec_chol, 1, 2)
-        B[:, :, d] = -xp.einsum("kji,kj->ki", prec_chol, offset)
-        return B.reshape(K * d, d + 1)
+        B[:, :, 0] = -xp.einsum("kji,kj->ki", prec_chol, offset)
+        B[:, :, 1:] = xp.swapaxes(prec_chol, 1, 2)
+        h = self._split()
+        if h and bool(xp.all(xp.tril(prec_chol, -1) == 0)):
+            return xp.ascontiguousarray(B[:, :h, : h + 1]).reshape(K * h, h + 1), xp.ascontiguousarray(
+                B[:, h:]).reshape(K * (d - h), d + 1)
+        return B.reshape(K * d, d + 1), None
 
     def expanded_mahalanobis(self, xp, F, terms, workspace=None):
         n, d = F.shape[1], self.d
+        lead, rest = terms
         # One (K d, n) work array, shared with expanded_moments' weighted rows.
-        Y = _scratch(xp, workspace, "expanded", (terms.shape[0], n), F.dtype)
-        Y = xp.matmul(terms, F, out=Y).reshape(terms.shape[0] // d, d, n)  # (K d, d + 1) @ (d + 1, n)
-        return xp.einsum("kdn,kdn->kn", Y, Y)
+        buf = _scratch(xp, workspace, "expanded", (self.K * d * n,), F.dtype)
+        if rest is None:
+            Y = xp.matmul(lead, F, out=buf.reshape(self.K * d, n)).reshape(self.K, d, n)
+            return xp.einsum("kdn,kdn->kn", Y, Y)
+        h = self._split()
+        split = self.K * h * n
+        YA = xp.matmul(lead, F[: h + 1], out=buf[:split].reshape(self.K * h, n)).reshape(self.K, h, n)
+        YB = xp.matmul(rest, F, out=buf[split:].reshape(self.K * (d - h), n)).reshape(self.K, d - h, n)
+        out = xp.einsum("kdn,kdn->kn", YA, YA)
+        out += xp.einsum("kdn,kdn->kn", YB, YB)
+        return out
 
     def expanded_moments(self, xp, F, resp, workspace=None):
         (K, n), d = resp.shape, self.d
-        xs = F[:d]
+        xs = F[1 : d + 1]
         # r_nk xs_n for every k, then all components' sum_n r_nk xs_n xs_n^T
-        # in one GEMM, (K d, n) @ (n, d).
-        W = _scratch(xp, workspace, "expanded", (K * d, n), F.dtype).reshape(K, d, n)
-        xp.multiply(xs[None, :, :], resp[:, None, :], out=W)
-        second = xp.matmul(W.reshape(K * d, n), xs.T).reshape(K, d, d)
+        # in GEMMs (K d, n) @ (n, d); the matrices are symmetric, so with a
+        # split the trailing rows need only the trailing columns (3/4 of
+        # the multiply-adds).
+        h = self._split() or d
+        buf = _scratch(xp, workspace, "expanded", (K * d * n,), F.dtype)
+        WA = xp.multiply(xs[None, :h], resp[:, None, :], out=buf[: K * h * n].reshape(K, h, n))
+        lead = xp.matmul(WA.reshape(K * h, n), xs.T).reshape(K, h, d)
+        if h == d:
+            return resp @ xs.T, lead
+        WB = xp.multiply(xs[None, h:], resp[:, None, :], out=buf[K * h * n :].reshape(K, d - h, n))
+        second = xp.empty((K, d, d), dtype=lead.dtype)
+        second[:, :h] = lead
+        second[:, h:, :h] = xp.swapaxes(lead[:, :, h:], 1, 2)
+        second[:, h:, h:] = xp.matmul(WB.reshape(K * (d - h), n), xs[h:].T).reshape(K, d - h, d - h)
         return resp @ xs.T, second
 
     def trace_product(self, xp, prec_chol, scatter):
@@ -565,22 +598,22 @@ class TiedCovariance(_MatrixCovariance):
         return super().expanded_row_items() + 2 * self.d  # P^T xs, weighted xs
 
     def expanded_terms(self, xp, prec_chol, offset):
-        # ||P^T xs - b_k||^2 = ||P^T xs||^2 + (-2 P b_k)^T xs + ||b_k||^2, b_k = P^T a_k.
+        # ||P^T xs - b_k||^2 = ||b_k||^2 + (-2 P b_k)^T xs + ||P^T xs||^2, b_k = P^T a_k.
         b = offset @ prec_chol
         B = xp.empty((offset.shape[0], self.d + 1), dtype=prec_chol.dtype)
-        B[:, : self.d] = -2.0 * (b @ prec_chol.T)
-        B[:, self.d] = (b * b).sum(axis=1)
+        B[:, 0] = (b * b).sum(axis=1)
+        B[:, 1:] = -2.0 * (b @ prec_chol.T)
         return xp.ascontiguousarray(prec_chol.T), B
 
     def expanded_mahalanobis(self, xp, F, terms, workspace=None):
         prec_chol_t, B = terms
-        y = prec_chol_t @ F[: self.d]  # P^T xs, (d, n)
+        y = prec_chol_t @ F[1 : self.d + 1]  # P^T xs, (d, n)
         out = xp.matmul(B, F, out=_scratch(xp, workspace, "lr", (B.shape[0], F.shape[1]), F.dtype))
         out += xp.einsum("dn,dn->n", y, y)[None, :]
         return out
 
     def expanded_moments(self, xp, F, resp, workspace=None):
-        xs = F[: self.d]
+        xs = F[1 : self.d + 1]
         weighted = xs * resp.sum(axis=0)[None, :]  # sum_k r_nk: the components share Sigma
         return resp @ xs.T, weighted @ xs.T
 
@@ -620,8 +653,8 @@ class _VectorCovariance(Covariance):
 
     def expanded_moments(self, xp, F, resp, workspace=None):
         d = self.d
-        M = resp @ F.T  # (K, n) @ (n, 2 d + 1): first moments, squares, counts
-        return M[:, :d], M[:, d : 2 * d]
+        M = resp @ F.T  # (K, n) @ (n, 1 + 2 d): counts, first moments, squares
+        return M[:, 1 : d + 1], M[:, d + 1 :]
 
     def scale(self, xp, cov, factor):
         return cov * _per_component(xp, factor, cov)
@@ -670,9 +703,9 @@ class DiagCovariance(_VectorCovariance):
         return xp.sqrt(((prec_chol * offset) ** 2).sum(axis=1))
 
     def expanded_terms(self, xp, prec_chol, offset):
-        # sum_j lambda_kj (xs_j - a_kj)^2 = xs.(-2 lambda a) + xs^2.lambda + sum_j lambda a^2
+        # sum_j lambda_kj (xs_j - a_kj)^2 = sum_j lambda a^2 + xs.(-2 lambda a) + xs^2.lambda
         lam = prec_chol**2
-        return xp.concatenate([-2.0 * lam * offset, lam, (lam * offset**2).sum(axis=1)[:, None]], axis=1)
+        return xp.concatenate([(lam * offset**2).sum(axis=1)[:, None], -2.0 * lam * offset, lam], axis=1)
 
     def weighted_outer(self, xp, u, v, w):
         return w[:, None] * u * v
@@ -733,11 +766,11 @@ class SphericalCovariance(_VectorCovariance):
 
     def expanded_terms(self, xp, prec_chol, offset):
         lam = prec_chol**2
-        return xp.concatenate([-2.0 * lam[:, None] * offset, lam[:, None], (lam * (offset**2).sum(axis=1))[:, None]], axis=1)
+        return xp.concatenate([(lam * (offset**2).sum(axis=1))[:, None], -2.0 * lam[:, None] * offset, lam[:, None]], axis=1)
 
     def expanded_moments(self, xp, F, resp, workspace=None):
-        M = resp @ F.T  # first moments, sum_j xs_j^2, counts
-        return M[:, : self.d], M[:, self.d] / self.d
+        M = resp @ F.T  # counts, first moments, sum_j xs_j^2
+        return M[:, 1 : self.d + 1], M[:, self.d + 1] / self.d
 
     def mahalanobis(self, xp, R, prec_chol):
         return (prec_chol**2)[:, None] * R.squared.sum(axis=1)

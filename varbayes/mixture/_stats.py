@@ -374,7 +374,7 @@ def e_step_terms(
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, shift[None, :], dtype)
         terms = sub.expanded_terms(xp, prec_chol if idx is None else cov.take(prec_chol, idx), sel - shift)
-        terms = tuple(t.astype(dtype) for t in terms) if isinstance(terms, tuple) else terms.astype(dtype)
+        terms = tuple(None if t is None else t.astype(dtype) for t in terms) if isinstance(terms, tuple) else terms.astype(dtype)
         expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], terms)
         origin = xp.where(xp.asarray(mask)[:, None], shift[None, :], centers) if residual is not None else (
             xp.broadcast_to(shift, centers.shape).copy())
