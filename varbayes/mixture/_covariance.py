@@ -513,15 +513,16 @@ class FullCovariance(_MatrixCovariance):
     def expanded_mahalanobis(self, xp, F, terms, workspace=None):
         n, d = F.shape[1], self.d
         lead, rest = terms
+        h = self._split() if rest is not None else d
+        K = lead.shape[0] // h  # from the parameters' shapes, as everywhere
         # One (K d, n) work array, shared with expanded_moments' weighted rows.
-        buf = _scratch(xp, workspace, "expanded", (self.K * d * n,), F.dtype)
+        buf = _scratch(xp, workspace, "expanded", (K * d * n,), F.dtype)
         if rest is None:
-            Y = xp.matmul(lead, F, out=buf.reshape(self.K * d, n)).reshape(self.K, d, n)
+            Y = xp.matmul(lead, F, out=buf.reshape(K * d, n)).reshape(K, d, n)
             return xp.einsum("kdn,kdn->kn", Y, Y)
-        h = self._split()
-        split = self.K * h * n
-        YA = xp.matmul(lead, F[: h + 1], out=buf[:split].reshape(self.K * h, n)).reshape(self.K, h, n)
-        YB = xp.matmul(rest, F, out=buf[split:].reshape(self.K * (d - h), n)).reshape(self.K, d - h, n)
+        split = K * h * n
+        YA = xp.matmul(lead, F[: h + 1], out=buf[:split].reshape(K * h, n)).reshape(K, h, n)
+        YB = xp.matmul(rest, F, out=buf[split:].reshape(K * (d - h), n)).reshape(K, d - h, n)
         out = xp.einsum("kdn,kdn->kn", YA, YA)
         out += xp.einsum("kdn,kdn->kn", YB, YB)
         return out
