@@ -539,13 +539,13 @@ class FullCovariance(_MatrixCovariance):
         WA = xp.multiply(xs[None, :h], resp[:, None, :], out=buf[: K * h * n].reshape(K, h, n))
         lead = xp.matmul(WA.reshape(K * h, n), xs.T).reshape(K, h, d)
         if h == d:
-            return resp @ xs.T, lead
+            return xp.matmul(resp, xs.T), lead
         WB = xp.multiply(xs[None, h:], resp[:, None, :], out=buf[K * h * n :].reshape(K, d - h, n))
         second = xp.empty((K, d, d), dtype=lead.dtype)
         second[:, :h] = lead
         second[:, h:, :h] = xp.swapaxes(lead[:, :, h:], 1, 2)
         second[:, h:, h:] = xp.matmul(WB.reshape(K * (d - h), n), xs[h:].T).reshape(K, d - h, d - h)
-        return resp @ xs.T, second
+        return xp.matmul(resp, xs.T), second
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.einsum("kij,kij->", self.precisions(xp, prec_chol), scatter)
@@ -608,7 +608,7 @@ class TiedCovariance(_MatrixCovariance):
 
     def expanded_mahalanobis(self, xp, F, terms, workspace=None):
         prec_chol_t, B = terms
-        y = prec_chol_t @ F[1 : self.d + 1]  # P^T xs, (d, n)
+        y = xp.matmul(prec_chol_t, F[1 : self.d + 1])  # P^T xs, (d, n)
         out = xp.matmul(B, F, out=_scratch(xp, workspace, "lr", (B.shape[0], F.shape[1]), F.dtype))
         out += xp.einsum("dn,dn->n", y, y)[None, :]
         return out
@@ -616,7 +616,7 @@ class TiedCovariance(_MatrixCovariance):
     def expanded_moments(self, xp, F, resp, workspace=None):
         xs = F[1 : self.d + 1]
         weighted = xs * resp.sum(axis=0)[None, :]  # sum_k r_nk: the components share Sigma
-        return resp @ xs.T, weighted @ xs.T
+        return xp.matmul(resp, xs.T), xp.matmul(weighted, xs.T)
 
     def trace_product(self, xp, prec_chol, scatter):
         return xp.sum(self.precisions(xp, prec_chol) * scatter)
@@ -654,7 +654,7 @@ class _VectorCovariance(Covariance):
 
     def expanded_moments(self, xp, F, resp, workspace=None):
         d = self.d
-        M = resp @ F.T  # (K, n) @ (n, 1 + 2 d): counts, first moments, squares
+        M = xp.matmul(resp, F.T)  # (K, n) @ (n, 1 + 2 d): counts, first moments, squares
         return M[:, 1 : d + 1], M[:, d + 1 :]
 
     def scale(self, xp, cov, factor):
@@ -770,7 +770,7 @@ class SphericalCovariance(_VectorCovariance):
         return xp.concatenate([(lam * (offset**2).sum(axis=1))[:, None], -2.0 * lam[:, None] * offset, lam[:, None]], axis=1)
 
     def expanded_moments(self, xp, F, resp, workspace=None):
-        M = resp @ F.T  # counts, first moments, sum_j xs_j^2
+        M = xp.matmul(resp, F.T)  # counts, first moments, sum_j xs_j^2
         return M[:, 1 : self.d + 1], M[:, self.d + 1] / self.d
 
     def mahalanobis(self, xp, R, prec_chol):
