@@ -32,7 +32,7 @@ def test_q_w_is_the_maximiser_of_the_bound_for_fixed_xi_and_precision():
     Z = np.column_stack([X, np.ones(len(y)), y])
     model = VBLogisticModel(np.array([0, 0, 0, 1]), 2.0, 1.0, False)
     params = model.initialize(None, Z, None, None)
-    stats_ = logistic_step(Z, None, slice(0, len(y)), np.eye(4) * 0.7)
+    stats_ = logistic_step(Z, None, slice(0, len(y)), np.linalg.cholesky(np.eye(4) * 0.7))
     best, _ = model.update_coef(params, stats_)
     value = model.bound(best, stats_, "q(w)").value
     rng = np.random.default_rng(0)

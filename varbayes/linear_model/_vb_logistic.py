@@ -61,7 +61,7 @@ from .._validation import (
 )
 from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel, fit_loop
-from ._gaussian import LOG_2PI, gaussian_entropy, gaussian_from_precision
+from ._gaussian import LOG_2PI, gaussian_entropy, gaussian_from_precision, quadratic_forms, weighted_gram
 from ._vb_linear import CHUNK_ROWS, check_vb_parameters
 
 __all__ = ["VBLogisticRegression"]
@@ -96,19 +96,21 @@ class LogisticStats:
                              self.linear + other.linear, self.log_h + other.log_h)
 
 
-def logistic_step(Zc: Any, weights: Any, rows: slice, second: np.ndarray) -> LogisticStats:
+def logistic_step(Zc: Any, weights: Any, rows: slice, second_chol: np.ndarray) -> LogisticStats:
     """The local step: the optimal xi_n = sqrt(x_n^T E[w w^T] x_n) of a chunk, and its statistics.
 
-    ``Zc`` holds rows (x_n, 1, y_n); ``second`` is E[w w^T] = V + m m^T.
+    ``Zc`` holds rows (x_n, 1, y_n); ``second_chol`` is the lower Cholesky
+    factor L of E[w w^T] = V + m m^T (positive definite, as V is), so that
+    xi_n^2 = ||L^T x_n||^2 takes a triangular product.
     """
     Zc = np.asarray(Zc, dtype=np.float64)
     X, y = Zc[:, :-1], Zc[:, -1]
     s = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    xi = np.sqrt(np.maximum(((X @ second) * X).sum(axis=1), 0.0))  # one GEMM, not a 3-operand einsum
+    xi = np.sqrt(np.maximum(quadratic_forms(X, second_chol), 0.0))
     g = jj_slope(xi)
     log_sigmoid = -np.logaddexp(0.0, -xi)
     return LogisticStats(
-        float(s.sum()), (X * (2.0 * s * g)[:, None]).T @ X, X.T @ (s * (y - 0.5)),
+        float(s.sum()), weighted_gram(X, 2.0 * s * g), X.T @ (s * (y - 0.5)),
         float(np.sum(s * (log_sigmoid - 0.5 * xi + g * xi**2))),
     )
 
@@ -141,7 +143,7 @@ class VBLogisticModel(ConjugateModel):
         return {"m": np.zeros(D), "V": np.diag((rate / c)[self.groups]), "c": c, "rate": rate}
 
     def local_params(self, params: dict) -> tuple:
-        return (params["V"] + np.outer(params["m"], params["m"]),)
+        return (np.linalg.cholesky(params["V"] + np.outer(params["m"], params["m"])),)
 
     local_step = staticmethod(logistic_step)
 
