@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from varbayes import VBLogisticRegression
+from varbayes import VBLinearRegression, VBLogisticRegression
 from varbayes.linear_model._vb_logistic import VBLogisticModel, logistic_step
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -189,3 +189,38 @@ def test_bad_input_is_refused_before_any_work():
 @parametrize_with_checks([VBLogisticRegression(), VBLogisticRegression(ard=True)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_dask_fit_and_its_predictions_equal_the_in_memory_ones(scheduler, n_classes):
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(600, 3))
+    y = np.argmax(X @ rng.normal(size=(3, n_classes)) + rng.normal(size=(600, n_classes)), axis=1)
+    labels = np.array(["a", "b", "c"])[:n_classes][y]
+    w = rng.random(600) + 0.5
+    kwargs = dict(ard=True, max_iter=25, tol=0, class_weight="balanced")
+    ref = VBLogisticRegression(**kwargs).fit(X, labels, sample_weight=w)
+    got = VBLogisticRegression(**kwargs).fit(
+        da.from_array(X, chunks=(150, 3)), da.from_array(labels, chunks=100), sample_weight=da.from_array(w, chunks=150))
+    np.testing.assert_array_equal(got.classes_, ref.classes_)
+    for name in ("coef_", "intercept_", "coef_covariance_", "lambda_", "lower_bound_"):
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-10, atol=1e-12, err_msg=name)
+    Xd = da.from_array(X, chunks=(250, 3))
+    for method in ("predict_proba", "decision_function", "predict"):
+        lazy = getattr(got, method)(Xd)
+        assert isinstance(lazy, da.Array), method
+        expected = getattr(ref, method)(X)
+        if method == "predict":
+            np.testing.assert_array_equal(lazy.compute(), expected)
+        else:
+            np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-10, atol=1e-12, err_msg=method)
+
+
+def test_dask_y_with_numpy_x_is_refused_clearly_for_both_models():
+    da = pytest.importorskip("dask.array")
+    X, y = np.random.default_rng(0).random((50, 2)), np.arange(50) % 2
+    for est in (VBLinearRegression(), VBLogisticRegression()):
+        with pytest.raises(ValueError, match="y is a Dask array but X is not"):
+            est.fit(X, da.from_array(y, chunks=10))
+        assert not hasattr(est, "coef_")

@@ -201,19 +201,30 @@ def _log1p(a: Any) -> Any:
     return a.map_blocks(np.log1p) if is_dask_array(a) else np.log1p(a)
 
 
+def dask_xy(est: Any, X: Any, y: Any) -> tuple[Any, Any]:
+    """X validated and persisted on the cluster, and y as a 1-D Dask array
+    chunked like X's rows (both models' Dask fits)."""
+    import dask.array as da
+
+    if not is_dask_array(X):
+        raise ValueError("y is a Dask array but X is not: pass both as Dask arrays, or neither.")
+    X = check_data(est, X, reset=True, persist=True)
+    y = y if is_dask_array(y) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be 1-D with one value per row of X ({X.shape[0]}), got shape {y.shape}.")
+    return X, y.rechunk((X.chunks[0],))
+
+
 def _dask_rows(est: Any, X: Any, y: Any) -> Any:
     """Rows (x, y) as one Dask array chunked like X's rows, X and y validated on the cluster."""
     import dask.array as da
 
     from .._execution import compute
 
-    X = check_data(est, X, reset=True, persist=True)
-    y = y if is_dask_array(y) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must be 1-D with one value per row of X ({X.shape[0]}), got shape {y.shape}.")
+    X, y = dask_xy(est, X, y)
     if y.dtype.kind not in "fiub":
         raise ValueError(f"y must hold real numbers, got dtype {y.dtype}.")
-    y = y.astype(np.float64).rechunk((X.chunks[0],))
+    y = y.astype(np.float64)
     if not bool(compute(da.isfinite(y).all())[0]):
         raise ValueError("Input y contains NaN or infinity.")
     return da.concatenate([X.astype(np.float64), y[:, None]], axis=1).rechunk({1: -1})

@@ -48,9 +48,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import get_backend
-from .._execution import ChunkExecutor, is_dask_array
+from .._execution import compute, get_executor, is_dask_array, persist
 from .._validation import (
     FLOAT_DTYPES,
+    check_data,
     check_magnitude,
     check_option,
     check_random_state_param,
@@ -62,7 +63,7 @@ from .._validation import (
 from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel, fit_loop
 from ._gaussian import LOG_2PI, gaussian_entropy, gaussian_from_precision, quadratic_forms, weighted_gram
-from ._vb_linear import CHUNK_ROWS, check_vb_parameters
+from ._vb_linear import CHUNK_ROWS, check_vb_parameters, dask_xy
 
 __all__ = ["VBLogisticRegression"]
 
@@ -113,6 +114,35 @@ def logistic_step(Zc: Any, weights: Any, rows: slice, second_chol: np.ndarray) -
         float(s.sum()), weighted_gram(X, 2.0 * s * g), X.T @ (s * (y - 0.5)),
         float(np.sum(s * (log_sigmoid - 0.5 * xi + g * xi**2))),
     )
+
+
+def _check_two_classes(classes: np.ndarray) -> np.ndarray:
+    if classes.size < 2:
+        raise ValueError(
+            f"This solver needs samples of at least 2 classes in the data, but the data contains only "
+            f"one class: {classes[0]!r}."
+        )
+    return classes
+
+
+def _binary_targets(codes: Any, n_classes: int) -> list:
+    """The 0/1 targets of the binary problems: one for two classes, one per class (one-vs-rest) otherwise."""
+    return [codes == 1] if n_classes == 2 else [codes == k for k in range(n_classes)]
+
+
+def _dask_ones(X: Any) -> Any:
+    import dask.array as da
+
+    return da.ones((X.shape[0], 1), chunks=(X.chunks[0], 1), dtype=np.float64)
+
+
+def _stack(columns: list) -> Any:
+    """Rows (x, [1,] y) as one array: NumPy, or Dask with one block of columns."""
+    if is_dask_array(columns[0]):
+        import dask.array as da
+
+        return persist(da.concatenate(columns, axis=1).rechunk({1: -1}))
+    return np.column_stack(columns)
 
 
 class VBLogisticModel(ConjugateModel):
@@ -295,7 +325,9 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            NumPy, or a Dask array (one graph per sweep on its cluster).
         y : array-like of shape (n_samples,)
+            Class labels; a Dask array when X is one (or any array-like).
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -303,34 +335,22 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         self
         """
         with unchanged_on_error(self):
-            if is_dask_array(X) or is_dask_array(y):
-                raise ValueError("VBLogisticRegression does not take Dask arrays yet: fit on NumPy arrays (X.compute()).")
             with checking_parameters_of(self):
                 self._check_parameters()
-            X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), reset=True)
-            check_classification_targets(y)
-            check_magnitude(X, X.dtype)
-            encoder = LabelEncoder().fit(y)
-            classes = encoder.classes_
-            if classes.size < 2:
-                raise ValueError(
-                    f"This solver needs samples of at least 2 classes in the data, but the data contains only "
-                    f"one class: {classes[0]!r}."
-                )
-            codes = encoder.transform(y)
-            sample_weight = check_sample_weight(sample_weight, X)
-            weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-            if self.class_weight is not None:
-                weights = weights * compute_sample_weight(self.class_weight, y)
-            columns = [X] + ([np.ones((X.shape[0], 1))] if self.fit_intercept else [])
-            problems = [codes == 1] if classes.size == 2 else [codes == k for k in range(classes.size)]
+            if is_dask_array(X) or is_dask_array(y):
+                X, classes, problems, weights = self._dask_problems(X, y, sample_weight)
+                ones = _dask_ones(X)
+            else:
+                X, classes, problems, weights = self._problems(X, y, sample_weight)
+                ones = np.ones((X.shape[0], 1))
+            columns = [X.astype(np.float64)] + ([ones] if self.fit_intercept else [])
             groups = self._groups(X.shape[1])
             results = []
             for target in problems:
-                Z = np.column_stack(columns + [target.astype(np.float64)])
+                Z = _stack(columns + [target.astype(np.float64)[:, None]])
                 model = VBLogisticModel(groups, self.lambda_1, self.lambda_2, self.elbo_per_update)
                 results.append((model, fit_loop(
-                    model, ChunkExecutor(CHUNK_ROWS), Z, weights, max_iter=int(self.max_iter), tol=float(self.tol),
+                    model, get_executor(Z, CHUNK_ROWS), Z, weights, max_iter=int(self.max_iter), tol=float(self.tol),
                     random_state=check_random_state(0), verbose=int(self.verbose), name=type(self).__name__,
                 )))
         if self.max_iter > 0 and not all(r.converged for _, r in results):
@@ -348,6 +368,56 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         self.converged_ = all(r.converged for _, r in results)
         return self
 
+    def _problems(self, X: Any, y: Any, sample_weight: Any) -> tuple:
+        """In memory: X validated, the classes, one 0/1 target per binary
+        problem (one-vs-rest), and the row weights (sample and class weights)."""
+        X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), reset=True)
+        check_classification_targets(y)
+        check_magnitude(X, X.dtype)
+        encoder = LabelEncoder().fit(y)
+        classes = _check_two_classes(encoder.classes_)
+        codes = encoder.transform(y)
+        sample_weight = check_sample_weight(sample_weight, X)
+        weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if self.class_weight is not None:
+            weights = weights * compute_sample_weight(self.class_weight, y)
+        return X, classes, _binary_targets(codes, classes.size), weights
+
+    def _dask_problems(self, X: Any, y: Any, sample_weight: Any) -> tuple:
+        """:meth:`_problems` for Dask arrays: X validated and persisted on the
+        cluster, the classes and their counts computed (one small graph), the
+        targets and weights lazy, chunked like X's rows."""
+        import dask.array as da
+
+        X, y = dask_xy(self, X, y)
+        classes = compute(da.unique(y))[0]
+        check_classification_targets(classes)
+        classes = _check_two_classes(classes)
+        codes = y.map_blocks(lambda block: np.searchsorted(classes, block), dtype=np.intp)
+        weights = check_sample_weight(sample_weight, X)
+        if self.class_weight is not None:
+            counts = compute(da.bincount(codes, minlength=classes.size))[0]
+            # scikit-learn's class weights from the class counts alone (its own
+            # function, on a stand-in y with the same counts).
+            per_class = compute_sample_weight(self.class_weight, np.repeat(classes, counts))[np.cumsum(counts) - 1]
+            by_row = codes.map_blocks(lambda c: per_class[c], dtype=np.float64)
+            weights = by_row if weights is None else weights.astype(np.float64) * by_row
+        targets = _binary_targets(codes, classes.size)
+        return X, classes, targets, weights
+
+    def _blockwise(self, X: Any, method: str, n_columns: int | None) -> Any:
+        """``method`` on each row block of a Dask X, where the block lives: a
+        lazy Dask array (1-D when ``n_columns`` is None).  Blocks are
+        validated on the cluster; the Monte-Carlo noise is keyed by each
+        row's values, so the result equals the in-memory one."""
+        check_is_fitted(self)
+        X = check_data(self, X, reset=False)
+        fn = getattr(self, method)
+        dtype = self.classes_.dtype if method == "predict" else np.float64
+        if n_columns is None:
+            return X.map_blocks(fn, drop_axis=1, dtype=dtype)
+        return X.map_blocks(fn, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
+
     def decision_function(self, X: Any) -> np.ndarray:
         """The moderated log-odds kappa mu of each problem, kappa = (1 + pi s^2 / 8)^(-1/2).
 
@@ -356,6 +426,8 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         intercept_``, does not: uncertain samples are pulled towards 0).
         Shape (n_samples,) for two classes, else (n_samples, n_classes).
         """
+        if is_dask_array(X):
+            return self._blockwise(X, "decision_function", None if len(self.classes_) == 2 else len(self.classes_))
         scores = self._moderated_logits(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
@@ -397,6 +469,8 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1 (one-vs-rest probabilities normalised).
         """
+        if is_dask_array(X):
+            return self._blockwise(X, "predict_proba", len(self.classes_))
         p = self._moderated(X)
         if p.shape[1] == 1:
             return np.column_stack([1.0 - p[:, 0], p[:, 0]])
@@ -410,5 +484,7 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample."""
+        if is_dask_array(X):
+            return self._blockwise(X, "predict", None)
         proba = self.predict_proba(X)  # checks fitted first
         return self.classes_[np.argmax(proba, axis=1)]
