@@ -505,7 +505,7 @@ class FullCovariance(_MatrixCovariance):
         B[:, :, 0] = -xp.einsum("kji,kj->ki", prec_chol, offset)
         B[:, :, 1:] = xp.swapaxes(prec_chol, 1, 2)
         h = self._split()
-        if h and bool(xp.all(xp.tril(prec_chol, -1) == 0)):
+        if h and bool(xp.all(prec_chol[:, xp.tri(d, k=-1, dtype=bool)] == 0)):  # upper triangular
             return xp.ascontiguousarray(B[:, :h, : h + 1]).reshape(K * h, h + 1), xp.ascontiguousarray(
                 B[:, h:]).reshape(K * (d - h), d + 1)
         return B.reshape(K * d, d + 1), None
