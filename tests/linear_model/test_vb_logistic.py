@@ -247,3 +247,19 @@ def test_large_data_starts_from_a_sample_fit_and_reaches_the_same_posterior():
         else:
             assert from_sample.n_iter_[0] < from_prior.n_iter_[0]
             assert from_sample.lower_bound_ >= from_prior.lower_bound_ - 1e-7
+
+
+def test_a_sample_without_weight_starts_at_the_prior():
+    # Positive weights only outside the fixed sample: the sample start has
+    # nothing to fit (it divided by zero) and the fit starts at the prior.
+    rng = np.random.default_rng(0)
+    n = 5 * SAMPLE_START_ROWS + 20_000
+    X = rng.normal(size=(n, 2))
+    y = (X[:, 0] + rng.normal(size=n) > 0).astype(int)
+    sample = np.sort(np.random.RandomState(0).permutation(n)[:SAMPLE_START_ROWS])
+    w = np.zeros(n)
+    w[np.setdiff1d(np.arange(n), sample)[:200]] = 1.0
+    est = VBLogisticRegression().fit(X, y, sample_weight=w)
+    kept = w > 0
+    ref = VBLogisticRegression().fit(X[kept], y[kept])
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-8)

@@ -399,6 +399,8 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
             sample_weights = np.asarray(executor.take(weights, rows), dtype=np.float64)
             total = compute(weights.sum())[0] if is_dask_array(weights) else np.sum(weights)
             share = float(sample_weights.sum() / total)
+            if not share > 0:  # the sample holds no weight: start at the prior
+                return None, (0, None)
         start = fit_loop(model, ChunkExecutor(CHUNK_ROWS), sample, sample_weights, max_iter=int(self.max_iter),
                          tol=float(self.tol), random_state=check_random_state(0))
         return {**start.params, "V": start.params["V"] * share}, (1, start.bounds[0])

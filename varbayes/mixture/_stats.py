@@ -269,7 +269,7 @@ def expanded_components(xp: Any, cov: Covariance, centers: Any, prec_chol: Any, 
     :meth:`Covariance.cancellation`; from the current centres and precision
     factors).  A component uses it when u (1 + 2 kappa_k)^2 <=
     :data:`EXPANDED_TOLERANCE`: in float64 when its centre lies within about
-    47 whitened units of o; never in float32, whose residual form keeps the
+    474 whitened units of o; never in float32, whose residual form keeps the
     float64 centre.  Returns a host boolean mask (K,) and o (d,), float64.
     """
     shift = xp.median(centers, axis=0)
