@@ -10,7 +10,7 @@ from varbayes._execution import ChunkExecutor
 from varbayes.mixture._stats import (
     EXPANDED_TOLERANCE, accumulate, auto_chunk_size, chunk_log_rho, chunk_slices, e_step, e_step_terms,
     expanded_components,
-    normalize_log_rho, residual_pieces,
+    normalize_log_rho, pieces, residual_pieces,
 )
 
 be = get_backend("cpu")
@@ -245,10 +245,10 @@ def test_residual_components_take_a_long_chunk_in_pieces():
     cov = get_covariance("full", 3, 2)
     centers = np.array([[0.0, 0.0], [40.0, 0.0], [40.0 + 2 * KAPPA_STAR, 0.0]])
     terms = e_step_terms(be, cov, centers, _identity_prec_chol(cov), np.zeros(3), np.float64)
-    max_rows = terms.residual.max_rows
-    assert residual_pieces(X[:max_rows], terms) is None
-    assert residual_pieces(X, terms).chunk_size == max_rows < X.shape[0]
+    max_rows = pieces(be, X, 1).chunk_size  # one residual-form component
+    assert residual_pieces(be, X[:max_rows], terms) is None
+    assert residual_pieces(be, X, terms).chunk_size == max_rows < X.shape[0]
     whole = e_step(X, None, slice(0, X.shape[0]), be, terms)
-    pieces = ChunkExecutor(max_rows).map_sum(e_step, X, None, be, terms)
+    in_pieces = ChunkExecutor(max_rows).map_sum(e_step, X, None, be, terms)
     for name in ("counts", "first", "second", "log_norm", "entropy"):
-        np.testing.assert_array_equal(getattr(whole, name), getattr(pieces, name))
+        np.testing.assert_array_equal(getattr(whole, name), getattr(in_pieces, name))

@@ -41,7 +41,7 @@ from .._validation import (
     unchanged_on_error,
 )
 from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
-from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance, residuals
+from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance
 from ._stats import (
     EStepTerms, GaussianStats, auto_chunk_size, chunk_log_rho, e_step, initial_stats, normalize_log_rho, residual_pieces,
 )
@@ -709,9 +709,9 @@ def _on_backend(device: str, X: Any) -> tuple[Backend, Any]:
 
 def _chunk_log_rho(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms, what: str) -> Any:
     """A prediction step: the chunk's responsibilities, labels or log normaliser."""
-    pieces = residual_pieces(Xc, terms)
-    if pieces is not None:
-        return pieces.map_concat(_chunk_log_rho, be.xp, Xc, be, terms, what, start=rows.start)
+    split = residual_pieces(be, Xc, terms)
+    if split is not None:
+        return split.map_concat(_chunk_log_rho, be.xp, Xc, be, terms, what, start=rows.start)
     lr = chunk_log_rho(be.xp, Xc, terms, workspace())[0]  # (K, rows)
     if what == "label":
         return be.xp.argmax(lr, axis=0)

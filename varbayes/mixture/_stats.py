@@ -69,7 +69,7 @@ def auto_chunk_size(be: Backend, cov: Covariance, n_samples: int, dtype: Any) ->
     :func:`expanded_components`): its work arrays are (d + e + 1) per row
     (K d for 'full'), so the rows are many and the per-chunk overhead small;
     components in the residual form, (K, d) per row, take the chunk in
-    smaller pieces (:attr:`ResidualPart.max_rows`).
+    smaller pieces (:func:`residual_pieces`).
     """
     dtype = np.dtype(dtype)
     if _may_expand(dtype):
@@ -294,9 +294,9 @@ class ResidualPart:
 
     ``idx``: their indices (None: all K), ``cov`` the covariance object for
     them, ``hi`` and ``lo`` their centres split into the data's dtype
-    (:func:`split_centers`), ``prec_chol`` their factors in that dtype;
-    ``max_rows`` the rows whose residuals fit the chunk budget (a larger
-    chunk is taken in pieces, see :func:`e_step`).
+    (:func:`split_centers`), ``prec_chol`` their factors in that dtype
+    (a chunk whose residuals exceed the budget is taken in pieces, see
+    :func:`residual_pieces`).
     """
 
     idx: Any
@@ -304,7 +304,6 @@ class ResidualPart:
     hi: Any
     lo: Any
     prec_chol: Any
-    max_rows: int
 
 
 @dataclass(frozen=True)
@@ -366,9 +365,8 @@ def e_step_terms(
         idx, sub = subset(~mask)
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, sel, dtype)
-        max_rows = _rows_within_budget(be, _residual_items(sub.K, sub.d), np.dtype(dtype).itemsize)
         prec = cov.take(prec_chol, idx) if idx is not None else prec_chol
-        residual = ResidualPart(idx, sub, hi, lo, prec.astype(dtype), max_rows)
+        residual = ResidualPart(idx, sub, hi, lo, prec.astype(dtype))
     if mask.any():
         idx, sub = subset(mask)
         sel = centers if idx is None else centers[idx]
@@ -429,9 +427,9 @@ def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -
     or the shared point of the expanded form), from the residuals or shifted
     rows that the densities need anyway (see the module docstring).
     """
-    pieces = residual_pieces(Xc, terms)
-    if pieces is not None:
-        return pieces.map_sum(e_step, Xc, weights, be, terms, start=rows.start)
+    split = residual_pieces(be, Xc, terms)
+    if split is not None:
+        return split.map_sum(e_step, Xc, weights, be, terms, start=rows.start)
     xp, ws = be.xp, workspace()
     lr, R, F = chunk_log_rho(xp, Xc, terms, ws)
     resp, log_norm, entropy = normalize_log_rho(be, lr)
@@ -448,12 +446,9 @@ def pieces(be: Backend, Xc: Any, n_components: int) -> ChunkExecutor | None:
     return ChunkExecutor(max_rows) if Xc.shape[0] > max_rows else None
 
 
-def residual_pieces(Xc: Any, terms: EStepTerms) -> ChunkExecutor | None:
+def residual_pieces(be: Backend, Xc: Any, terms: EStepTerms) -> ChunkExecutor | None:
     """:func:`pieces` for the E-step's residual-form components (None without any)."""
-    part = terms.residual
-    if part is None or Xc.shape[0] <= part.max_rows:
-        return None
-    return ChunkExecutor(part.max_rows)
+    return None if terms.residual is None else pieces(be, Xc, terms.residual.cov.K)
 
 
 #: Responsibilities of the rows at given positions: (chunk, rows) -> (rows, K).
