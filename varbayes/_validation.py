@@ -218,12 +218,14 @@ def _limit(shape: tuple, dtype: Any, power: int) -> float:
     return (float(np.finfo(dtype).max) / (2.0**power * max(n, 1) * max(d, 1))) ** (1.0 / power)
 
 
-def check_magnitude(X: Any, dtype: Any, power: int = 2) -> None:
-    """Refuse data whose powers would overflow ``dtype`` (one clear error, no warnings)."""
+def check_magnitude(X: Any, dtype: Any, power: int = 2, allow_nan: bool = False) -> None:
+    """Refuse data whose powers would overflow ``dtype`` (one clear error, no
+    warnings); with ``allow_nan``, over the values that are not NaN."""
     if X.size == 0:
         return
     # Two reductions that stream (no |X| temporary: X may be a memmap larger than memory).
-    _check_largest(max(float(X.max()), -float(X.min())), X.shape, dtype, power)
+    high, low = (np.nanmax(X), np.nanmin(X)) if allow_nan else (X.max(), X.min())
+    _check_largest(max(float(high), -float(low)), X.shape, dtype, power)
 
 
 def _check_largest(largest: float, shape: tuple, dtype: Any, power: int) -> None:

@@ -96,8 +96,17 @@ class ConjugateModel(ABC):
         statistics that do not depend on the global parameters: it returns
         them here, and the loop then runs no pass over the data per
         iteration.  Models with local factors (mixtures) return None.
+        A model whose local step has a closed form in such a summary (VB
+        PCA on complete data, from the data's second moments) returns it
+        too, and :meth:`summary_step` then stands in for the pass.
         """
         return None
+
+    def summary_step(self, summary: Any, *broadcast: Any) -> Any:
+        """The statistics of a local pass, computed from :meth:`summarize`'s
+        summary instead of the rows (by default the summary itself: statistics
+        that do not depend on the global parameters)."""
+        return summary
 
 
 @dataclass
@@ -165,7 +174,7 @@ def fit_loop(
 
         def local_pass(params: Any, n_iter: int, allowance: float) -> tuple[Any, float]:
             if fixed is not None:
-                stats = fixed
+                stats = model.summary_step(fixed, *model.local_params(params))
             else:
                 stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
             record = model.bound(params, stats, model.local_name)

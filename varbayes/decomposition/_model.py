@@ -1,0 +1,207 @@
+"""The CAVI model of VB PCA for the variational core (Bishop (1999); Ilin & Raiko (2010)).
+
+The model, in coordinates shifted by the fixed centre c (x' = x - c)::
+
+    x'_nj | z_n, w_j, mu_j, tau  ~ N(w_j^T z_n + mu_j, 1 / tau)      (observed entries only)
+    z_n                          ~ N(0, I_q)
+    w_jk | lambda_k              ~ N(0, 1 / lambda_k)                 (ARD: one precision per column of W)
+    mu_j                         ~ N(mu0_j - c_j, 1 / beta)
+    lambda_k                     ~ Gam(lambda_1, lambda_2),   tau ~ Gam(alpha_1, alpha_2)
+
+and the factorisation q(Z) q(W, mu) q(lambda) q(tau), with q(Z) = prod_n q(z_n)
+and q(W, mu) = prod_j q(w~_j), w~_j = (w_j, mu_j): each row of the
+loadings is Gaussian *jointly with its mean*, a (q + 1)-dimensional
+factor.  Bishop and Ilin & Raiko separate q(W) and q(mu); keeping them
+together costs nothing (z~_n = (z_n, 1) makes mu_j one more loading), its
+update is the exact conditional of both, and it removes the slow zig-zag
+between the loadings and the mean that the separate factors suffer.
+
+Each update is the exact maximiser of the ELBO in its factor::
+
+    q(w~_j):    P_j = diag(E[lambda], beta) + E[tau] zz_obs_j,
+                m_j = P_j^{-1} (E[tau] zx_j + beta (mu0_j - c_j) e_{q+1})
+    q(lambda_k): shape lambda_1 + d / 2, rate lambda_2 + sum_j E[w_jk^2] / 2
+    q(tau):      shape alpha_1 + N_obs / 2, rate alpha_2 + E[SSE] / 2
+
+with E[SSE] = sum_j [xx_j - 2 m_j^T zx_j + tr(E[w~_j w~_j^T] zz_obs_j)]
+(the statistics of :mod:`._stats`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._backend import get_backend
+from ..expfam import Gamma
+from ..linear_model._stats import _sums_step
+from ..vi import Bound, ConjugateModel
+from ._stats import PCAStats, _posteriors, row_step, summary_stats
+
+__all__ = ["INIT_SAMPLE_ROWS", "VBPCAModel", "second_moments"]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+#: Rows of the sample whose SVD starts the loadings (init_params='pca').
+INIT_SAMPLE_ROWS = 10_000
+
+
+def second_moments(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """E[w~_j w~_j^T] = S_j + m_j m_j^T, shape (d, q~, q~) (``cov`` one shared (q~, q~) or one per row)."""
+    return cov + mean[:, :, None] * mean[:, None, :]
+
+
+class VBPCAModel(ConjugateModel):
+    """Hooks of :func:`~varbayes.vi.fit_loop` for VB PCA (see the module docstring).
+
+    Parameters
+    ----------
+    center : ndarray of shape (d,)
+        c, the observed weighted column means.
+    prior_shift : ndarray of shape (d,)
+        mu0 - c, the prior mean of mu in shifted coordinates.
+    n_components : int
+    priors : tuple of float
+        (alpha_1, alpha_2, lambda_1, lambda_2, beta).
+    complete : bool
+        No entry is missing: the statistics come from the data's second
+        moments (one pass) instead of a pass per iteration.
+    init_params : {'pca', 'random'}
+    record_each_update : bool
+    """
+
+    local_name = "q(Z)"
+
+    def __init__(self, center: np.ndarray, prior_shift: np.ndarray, n_components: int, priors: tuple,
+                 complete: bool, init_params: str, record_each_update: bool) -> None:
+        self.center = center
+        self.prior_shift = prior_shift
+        self.d, self.q = center.shape[0], int(n_components)
+        self.a0, self.b0, self.l1, self.l2, self.beta = (float(v) for v in priors)
+        self.complete = bool(complete)
+        self.init_params = init_params
+        self.record_each_update = bool(record_each_update)
+        self.gamma = Gamma(get_backend("cpu"))
+
+    # -- the core's hooks ---------------------------------------------------------
+    def summarize(self, executor: Any, X: Any, sample_weight: Any) -> Any:
+        """Complete data: N, sum s x' and sum s x' x'^T about c, once (see :func:`summary_stats`)."""
+        return executor.map_sum(_sums_step, X, sample_weight, self.center) if self.complete else None
+
+    def summary_step(self, summary: Any, center: np.ndarray, tau: float, loadings: np.ndarray,
+                     second: np.ndarray) -> PCAStats:
+        q = self.q
+        sums = (second[:, :q, :q].sum(axis=0), second[:, :q, q].sum(axis=0))
+        return summary_stats(summary.n_samples, summary.total, summary.second, tau, loadings, sums)
+
+    local_step = staticmethod(row_step)
+
+    def local_params(self, params: dict) -> tuple:
+        return self.center, params["tau_shape"] / params["tau_rate"], params["mean"], second_moments(
+            params["mean"], params["cov"])
+
+    def global_updates(self) -> list:
+        return [("q(W,mu)", self.update_loadings), ("q(lambda)", self.update_ard), ("q(tau)", self.update_noise)]
+
+    def initialize(self, executor: Any, X: Any, sample_weight: Any, random_state: np.random.RandomState) -> dict:
+        """Loadings from the SVD of a sample (mean-imputed, about c), or random; the noise
+        variance from the discarded spectrum; q(lambda) updated from the loadings."""
+        n, d, q = X.shape[0], self.d, self.q
+        if self.init_params == "pca":
+            take = n if n <= INIT_SAMPLE_ROWS else INIT_SAMPLE_ROWS
+            rows = np.arange(n) if take == n else np.sort(random_state.choice(n, take, replace=False))
+            sample = np.asarray(executor.take(X, rows), dtype=np.float64) - self.center
+            sample[np.isnan(sample)] = 0.0
+            if sample_weight is not None:
+                w = np.asarray(executor.take(sample_weight, rows), dtype=np.float64)
+                sample *= np.sqrt(w / max(w.mean(), np.finfo(float).tiny))[:, None]
+            _, sv, vt = np.linalg.svd(sample, full_matrices=False)
+            spectrum = np.zeros(d)
+            spectrum[: sv.size] = sv**2 / take
+            total = max(spectrum.mean(), np.finfo(float).tiny)
+            noise = max(spectrum[q:].mean() if q < d else spectrum[-1], 1e-6 * total)
+            directions = np.zeros((d, q))
+            k = min(q, vt.shape[0])
+            directions[:, :k] = vt[:k].T
+            scale = np.sqrt(np.maximum(spectrum[:q] - noise, 1e-3 * noise))
+            loadings = directions * scale
+        else:
+            X_var = executor.map_sum(_sums_step, X, sample_weight, self.center) if self.complete else None
+            total = (float(np.trace(X_var.second)) / (d * X_var.n_samples)) if X_var is not None else 1.0
+            total = max(total, np.finfo(float).tiny)
+            noise = 0.5 * total
+            loadings = random_state.normal(size=(d, q)) * math.sqrt(total / q)
+        mean = np.concatenate([loadings, np.zeros((d, 1))], axis=1)
+        n_eff = n if sample_weight is None else float(np.sum(sample_weight))
+        cov = np.eye(q + 1) * (noise / max(n_eff, 1.0))  # the spread of loadings estimated from N rows
+        n_obs = n_eff * d
+        shape = self.a0 + 0.5 * n_obs
+        params = {"mean": mean, "cov": cov, "tau_shape": shape, "tau_rate": shape * noise,
+                  "lam_shape": np.full(q, self.l1), "lam_rate": np.full(q, self.l2)}
+        return self.update_ard(params, None)[0]
+
+    # -- the coordinate updates -------------------------------------------------------
+    def update_loadings(self, params: dict, st: PCAStats) -> tuple[dict, float]:
+        """q(w~_j) for every row j of the loadings (Ilin & Raiko (2010), eqs. 46-47, jointly with mu_j)."""
+        q, tau = self.q, params["tau_shape"] / params["tau_rate"]
+        prior = np.append(params["lam_shape"] / params["lam_rate"], self.beta)
+        linear = tau * st.zx
+        linear[:, q] += self.beta * self.prior_shift
+        precision = tau * st.zz_obs + np.diag(prior)
+        if precision.ndim == 2:  # every row shares its precision: one factorisation
+            cov, _, _ = _posteriors(precision, np.zeros(q + 1))
+            mean = linear @ cov
+        else:
+            cov, mean, _ = _posteriors(precision, linear)
+        return {**params, "mean": mean, "cov": cov}, 0.0
+
+    def update_ard(self, params: dict, st: Any) -> tuple[dict, float]:
+        """q(lambda_k) (Bishop (1999), eqs. 15-16)."""
+        q = self.q
+        ww = np.diagonal(second_moments(params["mean"], params["cov"]), axis1=1, axis2=2)[:, :q]
+        return {**params, "lam_shape": np.full(q, self.l1 + 0.5 * self.d), "lam_rate": self.l2 + 0.5 * ww.sum(axis=0)}, 0.0
+
+    def update_noise(self, params: dict, st: PCAStats) -> tuple[dict, float]:
+        """q(tau) (Bishop (1999), eqs. 17-18; observed entries only)."""
+        n_obs, sse = self.expected_sse(params, st)
+        return {**params, "tau_shape": self.a0 + 0.5 * n_obs, "tau_rate": self.b0 + 0.5 * sse}, 0.0
+
+    def expected_sse(self, params: dict, st: PCAStats) -> tuple[float, float]:
+        """N_obs (the observed entries' weight) and E[sum_n s_n sum_{j in O_n} (x'_nj - w~_j^T z~_n)^2]."""
+        q, mean = self.q, params["mean"]
+        second = second_moments(mean, params["cov"])
+        zz = st.zz_obs
+        if zz.ndim == 2:
+            n_obs, fit = self.d * zz[q, q], float(np.sum(second.sum(axis=0) * zz))
+        else:
+            n_obs, fit = float(zz[:, q, q].sum()), float(np.sum(second * zz))
+        sse = float(st.xx.sum()) - 2.0 * float(np.sum(mean * st.zx)) + fit
+        return float(n_obs), max(sse, 0.0)
+
+    # -- the bound ----------------------------------------------------------------------
+    def bound(self, params: dict, st: PCAStats, step: str) -> Bound:
+        """The complete ELBO per unit of weight, every constant included:
+        E[log p(X_obs | Z, W, mu, tau)] - KL(q(Z) || p(Z)) - KL(q(W, mu) || p(W, mu | lambda))
+        - KL(q(lambda) || p(lambda)) - KL(q(tau) || p(tau))."""
+        g, q, d = self.gamma, self.q, self.d
+        a, b = params["tau_shape"], params["tau_rate"]
+        n_obs, sse = self.expected_sse(params, st)
+        loglik = 0.5 * n_obs * (float(g.expected_log(a, b)) - LOG_2PI) - 0.5 * (a / b) * sse
+        kl_z = 0.5 * (st.trace_zz - st.log_det - st.n_samples * q)
+        mean, cov = params["mean"], params["cov"]
+        diag = np.diagonal(second_moments(mean, cov), axis1=1, axis2=2)
+        lam, log_lam = params["lam_shape"] / params["lam_rate"], g.expected_log(params["lam_shape"], params["lam_rate"])
+        mu_sq = diag[:, q] - 2.0 * mean[:, q] * self.prior_shift + self.prior_shift**2  # E[(mu_j - mu0_j)^2]
+        log_det = 2.0 * np.log(np.diagonal(np.linalg.cholesky(cov), axis1=-2, axis2=-1)).sum()
+        log_det = float(log_det) * (d if cov.ndim == 2 else 1)
+        kl_w = 0.5 * (float(np.sum(diag[:, :q] @ lam)) + self.beta * float(mu_sq.sum())
+                      - d * float(np.sum(log_lam)) - d * math.log(self.beta) - log_det - d * (q + 1))
+        kl_lambda = float(np.sum(g.kl(params["lam_shape"], params["lam_rate"], self.l1, self.l2)))
+        kl_tau = float(g.kl(a, b, self.a0, self.b0))
+        n = st.n_samples
+        value = (loglik - kl_z - kl_w - kl_lambda - kl_tau) / n
+        terms = {"expected_loglik": loglik / n, "kl_z": kl_z / n, "kl_loadings": kl_w / n,
+                 "kl_lambda": kl_lambda / n, "kl_tau": kl_tau / n}
+        return Bound(value, terms)

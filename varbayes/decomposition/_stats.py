@@ -1,0 +1,174 @@
+"""The local step of VB PCA: q(z_n) for each row from its observed entries,
+and the additive statistics the global updates need.
+
+Coordinates are shifted by a fixed centre c (the observed column means), so
+that x'_nj = x_nj - c_j, and each row j of the loadings carries the mean:
+w~_j = (w_j, mu_j), z~_n = (z_n, 1), so that x'_nj = w~_j^T z~_n + noise.
+Given E[tau] and the moments of q(w~_j), the optimal q(z_n) is Gaussian
+(Bishop (1999), "Variational principal components", eq. 13; with missing
+values, Ilin & Raiko (2010), JMLR 11, eqs. 44-45, sums over the observed
+set O_n only)::
+
+    Sigma_n^{-1} = I + E[tau] sum_{j in O_n} E[w_j w_j^T]
+    m_n = Sigma_n E[tau] sum_{j in O_n} (x'_nj E[w_j] - E[w_j mu_j])
+
+and the global updates need, per column j (o_nj = 1 when x_nj is observed,
+s_n the row weights)::
+
+    zz_obs_j = sum_n s_n o_nj E[z~_n z~_n^T]     (its [q, q] entry counts x_.j's weight)
+    zx_j     = sum_n s_n o_nj x'_nj E[z~_n]
+    xx_j     = sum_n s_n o_nj x'_nj^2
+
+with, for the bound, sum_n s_n tr E[z_n z_n^T] and sum_n s_n log |Sigma_n|.
+
+Two ways to the same statistics: :func:`row_step`, a pass over the rows
+(any pattern of missing entries), and :func:`summary_stats`, in closed form
+from the weighted second moments of complete data about c, where every row
+shares Sigma_n and m_n is affine in x'_n, so that an iteration costs
+O(d^2 q) whatever n is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PCAStats", "column_sums_step", "row_step", "summary_stats"]
+
+
+@dataclass
+class PCAStats:
+    """Additive statistics of q(Z) over rows (float64; q~ = q + 1).
+
+    Attributes
+    ----------
+    n_samples : float
+        sum_n s_n.
+    zz_obs : ndarray of shape (d, q~, q~), or (q~, q~) when it is the same
+        for every column (no entry missing): sums broadcast, and the updates
+        then factorise one matrix instead of d.
+    zx : ndarray of shape (d, q~)
+    xx : ndarray of shape (d,)
+    trace_zz : float
+        sum_n s_n tr E[z_n z_n^T].
+    log_det : float
+        sum_n s_n log |Sigma_n|.
+    """
+
+    n_samples: float
+    zz_obs: np.ndarray
+    zx: np.ndarray
+    xx: np.ndarray
+    trace_zz: float
+    log_det: float
+
+    def __add__(self, other: "PCAStats") -> "PCAStats":
+        return PCAStats(self.n_samples + other.n_samples, self.zz_obs + other.zz_obs, self.zx + other.zx,
+                        self.xx + other.xx, self.trace_zz + other.trace_zz, self.log_det + other.log_det)
+
+
+def column_sums_step(Xc: np.ndarray, weights: Any, rows: slice) -> np.ndarray:
+    """A local step: per column, the observed weight and the weighted sum of
+    the observed values, shape (2, d) (for the centre c)."""
+    observed = ~np.isnan(Xc)
+    s = np.ones(Xc.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    return np.stack([s @ observed, s @ np.where(observed, Xc, 0.0)])
+
+
+def _posteriors(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sigma = P^{-1}, m = Sigma h and log |Sigma| for a batch of (q, q) precisions P and (q,) vectors h."""
+    lower = np.linalg.cholesky(precision)
+    eye = np.broadcast_to(np.eye(precision.shape[-1]), precision.shape)
+    inv_lower = np.linalg.solve(lower, eye)  # batched; L^{-1}
+    cov = np.swapaxes(inv_lower, -1, -2) @ inv_lower
+    mean = (cov @ linear[..., None])[..., 0]
+    log_det = -2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
+    return cov, mean, log_det
+
+
+def z_posterior(Xc: np.ndarray, center: np.ndarray, tau: float, loadings: np.ndarray,
+                second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """q(z_n) for the rows of a chunk: (observed mask, x' with 0 where missing,
+    Sigma_n (n, q, q) or one shared (q, q) for a chunk with nothing missing,
+    m_n (n, q), log |Sigma_n| (n,) or a scalar).
+
+    ``loadings`` (d, q~) are E[w~_j] and ``second`` (d, q~, q~) E[w~_j w~_j^T].
+    """
+    q = loadings.shape[1] - 1
+    observed = ~np.isnan(Xc)
+    Xo = np.where(observed, np.asarray(Xc, dtype=np.float64) - center, 0.0)
+    ww, w_mu = second[:, :q, :q], second[:, :q, q]
+    if observed.all():  # one Sigma for the whole chunk: no per-row factorisation
+        cov, _, log_det = _posteriors(np.eye(q) + tau * ww.sum(axis=0), np.zeros(q))
+        mean = tau * (Xo @ loadings[:, :q] - w_mu.sum(axis=0)) @ cov
+        return observed, Xo, cov, mean, log_det
+    mask = observed.astype(np.float64)
+    precision = np.eye(q) + tau * (mask @ ww.reshape(ww.shape[0], q * q)).reshape(-1, q, q)
+    linear = tau * (Xo @ loadings[:, :q] - mask @ w_mu)
+    cov, mean, log_det = _posteriors(precision, linear)
+    return observed, Xo, cov, mean, log_det
+
+
+def row_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: float, loadings: np.ndarray,
+             second: np.ndarray) -> PCAStats:
+    """A local step: q(z_n) for each row of the chunk and its weighted statistics."""
+    n, d = Xc.shape
+    q = loadings.shape[1] - 1
+    s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    observed, Xo, cov, mean, log_det = z_posterior(Xc, center, tau, loadings, second)
+    z1 = np.concatenate([mean, np.ones((n, 1))], axis=1)  # E[z~_n]
+    zx = (Xo * s[:, None]).T @ z1
+    xx = s @ (Xo * Xo)
+    mean_sq = s @ (mean * mean).sum(axis=1)
+    if cov.ndim == 2:  # shared Sigma: every observed column sees the same sum
+        total = np.empty((q + 1, q + 1))
+        total[:q, :q] = s.sum() * cov + (mean * s[:, None]).T @ mean
+        total[:q, q] = total[q, :q] = s @ mean
+        total[q, q] = s.sum()
+        zz_obs = total
+        trace_zz = float(s.sum() * np.trace(cov) + mean_sq)
+        log_det_sum = float(s.sum() * log_det)
+    else:
+        ezz = np.empty((n, q + 1, q + 1))
+        ezz[:, :q, :q] = cov + mean[:, :, None] * mean[:, None, :]
+        ezz[:, :q, q] = ezz[:, q, :q] = mean
+        ezz[:, q, q] = 1.0
+        zz_obs = ((observed * s[:, None]).T @ ezz.reshape(n, -1)).reshape(d, q + 1, q + 1)
+        trace_zz = float(s @ np.trace(cov, axis1=1, axis2=2) + mean_sq)
+        log_det_sum = float(s @ log_det)
+    return PCAStats(float(s.sum()), zz_obs, zx, xx, trace_zz, log_det_sum)
+
+
+def summary_stats(n_samples: float, total: np.ndarray, second: np.ndarray, tau: float, loadings: np.ndarray,
+                  ww_mu: np.ndarray) -> PCAStats:
+    """The statistics of :func:`row_step` over complete rows, from their
+    weighted sums about c: N, t = sum_n s_n x'_n and C = sum_n s_n x'_n x'_n^T.
+
+    All rows share Sigma = (I + E[tau] sum_j E[w_j w_j^T])^{-1}, and
+    m_n = B^T x'_n - b with B = E[tau] E[W] Sigma and b = E[tau] Sigma sum_j E[w_j mu_j],
+    so sum_n s_n m_n = B^T t - N b and
+    sum_n s_n m_n m_n^T = B^T C B - B^T t b^T - b t^T B + N b b^T.
+    ``ww_mu`` is (sum_j E[w_j w_j^T], sum_j E[w_j mu_j]).
+    """
+    q = loadings.shape[1] - 1
+    d = loadings.shape[0]
+    ww, w_mu = ww_mu
+    cov, _, log_det = _posteriors(np.eye(q) + tau * ww, np.zeros(q))
+    B = tau * loadings[:, :q] @ cov
+    b = tau * cov @ w_mu
+    Bt = B.T @ total
+    m_sum = Bt - n_samples * b
+    CB = second @ B
+    mm = B.T @ CB - np.outer(Bt, b) - np.outer(b, Bt) + n_samples * np.outer(b, b)
+    total_zz = np.empty((q + 1, q + 1))
+    total_zz[:q, :q] = n_samples * cov + mm
+    total_zz[:q, q] = total_zz[q, :q] = m_sum
+    total_zz[q, q] = n_samples
+    zx = np.empty((d, q + 1))
+    zx[:, :q] = CB - np.outer(total, b)
+    zx[:, q] = total
+    return PCAStats(float(n_samples), total_zz, zx,
+                    np.diagonal(second).copy(), float(n_samples * np.trace(cov) + np.trace(mm)),
+                    float(n_samples * log_det))

@@ -1,0 +1,551 @@
+"""Variational Bayesian PCA with ARD and missing values: varbayes.VBPCA and varbayes.VBPCAImputer."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._execution import ChunkExecutor, is_dask_array
+from .._validation import (
+    FLOAT_DTYPES,
+    check_array_param,
+    check_magnitude,
+    check_option,
+    check_random_state_param,
+    check_sample_weight,
+    check_scalar,
+    check_verbose,
+    check_warm_start,
+    checking_parameters_of,
+    unchanged_on_error,
+)
+from ..vi import fit_loop
+from ._model import LOG_2PI, VBPCAModel, second_moments
+from ._stats import column_sums_step, z_posterior
+
+__all__ = ["VBPCA", "VBPCAImputer"]
+
+#: Bytes of work arrays per chunk of rows (the per-row (q+1)^2 moments dominate).
+CHUNK_BYTES = 4 << 20
+
+#: A column of the loadings is pruned by ARD when the variance it carries,
+#: sigma_k^2 (its squared singular value), is below this fraction of the
+#: noise variance (a pruned column shrinks towards 0 geometrically).
+PRUNE_RATIO = 1e-3
+
+
+def _chunk_rows(d: int, q: int) -> int:
+    per_row = 8 * (3 * d + 2 * (q + 1) ** 2 + 4 * q)
+    return int(min(max(CHUNK_BYTES // per_row, 16), 65536))
+
+
+class _BaseVBPCA(TransformerMixin, BaseEstimator):
+    """Fitting, predictions and imputation shared by :class:`VBPCA` and :class:`VBPCAImputer`."""
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        missing_values: float = np.nan,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        alpha_1: float = 1e-6,
+        alpha_2: float = 1e-6,
+        lambda_1: float = 1e-6,
+        lambda_2: float = 1e-6,
+        mean_prior: Any = None,
+        mean_precision_prior: float = 1e-6,
+        init_params: str = "pca",
+        n_init: int = 1,
+        random_state: Any = None,
+        warm_start: bool = False,
+        elbo_per_update: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
+        self.n_components = n_components
+        self.missing_values = missing_values
+        self.max_iter = max_iter
+        self.tol = tol
+        self.alpha_1 = alpha_1
+        self.alpha_2 = alpha_2
+        self.lambda_1 = lambda_1
+        self.lambda_2 = lambda_2
+        self.mean_prior = mean_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.init_params = init_params
+        self.n_init = n_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.elbo_per_update = elbo_per_update
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # ------------------------------------------------------------ validation
+    def _check_parameters(self, n_features: int) -> int:
+        """Validate the constructor parameters; the number of components q."""
+        if self.n_components is not None:
+            check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
+            if self.n_components > n_features:
+                raise ValueError(
+                    f"n_components={self.n_components} must be at most n_features={n_features}: "
+                    f"pass n_components <= {n_features}, or None (n_features - 1; ARD prunes what the data do not need)."
+                )
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=0)
+        check_scalar(self.tol, "tol", numbers.Real, low=0.0)
+        for name in ("alpha_1", "alpha_2", "lambda_1", "lambda_2", "mean_precision_prior"):
+            check_scalar(getattr(self, name), name, numbers.Real, low=0.0, include_low=False)
+        check_option(self.init_params, "init_params", ("pca", "random"))
+        check_scalar(self.n_init, "n_init", numbers.Integral, low=1)
+        check_random_state_param(self.random_state)
+        for name in ("warm_start", "elbo_per_update"):
+            check_option(getattr(self, name), name, (False, True))
+        check_verbose(self.verbose)
+        check_scalar(self.verbose_interval, "verbose_interval", numbers.Integral, low=1)
+        mv = self.missing_values
+        if not isinstance(mv, numbers.Real) or isinstance(mv, bool) or np.isinf(mv):
+            raise ValueError(f"missing_values must be np.nan or a finite number, got {mv!r}.")
+        return int(self.n_components) if self.n_components is not None else max(n_features - 1, 1)
+
+    def _validate(self, X: Any, reset: bool) -> np.ndarray:
+        """X as a float array with NaN where an entry is missing (a copy when
+        ``missing_values`` is a number); infinity is refused."""
+        if is_dask_array(X):
+            raise TypeError(
+                f"{type(self).__name__} does not take Dask arrays yet: compute X (X.compute()) "
+                "or fit on a sample that fits in memory."
+            )
+        if isinstance(X, np.ma.MaskedArray):
+            X = X.filled(np.nan) if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64).filled(np.nan)
+        nan_marker = isinstance(self.missing_values, numbers.Real) and math.isnan(self.missing_values)
+        X = validate_data(self, X, reset=reset, dtype=list(FLOAT_DTYPES), ensure_all_finite="allow-nan",
+                          ensure_min_samples=1)
+        if not nan_marker:
+            if np.isnan(X).any():
+                raise ValueError(
+                    f"X contains NaN, but missing_values={self.missing_values!r}: pass "
+                    "missing_values=np.nan, or replace the NaN entries."
+                )
+            X = np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)
+        check_magnitude(X, X.dtype, allow_nan=True)
+        return X
+
+    @staticmethod
+    def _check_missing_pattern(X: np.ndarray) -> bool:
+        """Refuse rows or columns with nothing observed; whether nothing is missing."""
+        missing = np.isnan(X)
+        if not missing.any():
+            return True
+        rows = np.flatnonzero(missing.all(axis=1))
+        if rows.size:
+            raise ValueError(
+                f"{rows.size} row(s) of X have every entry missing (the first is row {rows[0]}): such a row "
+                "carries no information. Drop it before fitting (X[~np.isnan(X).all(axis=1)]); transform "
+                "and impute accept it and return the prior's values."
+            )
+        cols = np.flatnonzero(missing.all(axis=0))
+        if cols.size:
+            raise ValueError(
+                f"{cols.size} column(s) of X have every entry missing (the first is column {cols[0]}): "
+                "nothing can be learnt about them. Drop them before fitting."
+            )
+        return False
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "_BaseVBPCA":
+        """Fit the posterior by coordinate ascent on the ELBO.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Entries equal to ``missing_values`` (NaN by default) are missing;
+            each row's local update uses its observed entries only.  No row
+            and no column may be entirely missing.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row (integer weights act as repeated
+            rows).
+
+        Returns
+        -------
+        self
+        """
+        with unchanged_on_error(self):
+            do_init = not (self.warm_start and hasattr(self, "converged_"))
+            X = self._validate(X, reset=do_init)
+            with checking_parameters_of(self):
+                q = self._check_parameters(X.shape[1])
+            if not do_init:
+                check_warm_start(self, {"n_components": q})
+            if X.shape[0] < 2:
+                raise ValueError(f"n_samples={X.shape[0]} should be >= 2: a PCA needs at least two rows.")
+            complete = self._check_missing_pattern(X)
+            sample_weight = check_sample_weight(sample_weight, X)
+            d = X.shape[1]
+            executor = ChunkExecutor(_chunk_rows(d, q))
+            sums = executor.map_sum(column_sums_step, X, sample_weight)
+            if np.any(sums[0] <= 0):
+                col = int(np.flatnonzero(sums[0] <= 0)[0])
+                raise ValueError(
+                    f"Column {col} of X has no observed entry with a positive sample_weight: nothing can be "
+                    "learnt about it. Drop it, or give weight to a row that observes it."
+                )
+            center = sums[1] / sums[0]
+            mean_prior = center if self.mean_prior is None else check_array_param(
+                self.mean_prior, "mean_prior", (d,), np.float64)
+            model = VBPCAModel(
+                center, mean_prior - center, q,
+                (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2, self.mean_precision_prior),
+                complete, self.init_params, self.elbo_per_update,
+            )
+            warm = None if do_init else self._warm_params(center)
+            result = fit_loop(
+                model, executor, X, sample_weight, n_init=int(self.n_init), max_iter=int(self.max_iter),
+                tol=float(self.tol), random_state=check_random_state(self.random_state), warm_params=warm,
+                progress=getattr(self, "_convergence", (0, None)), verbose=int(self.verbose),
+                verbose_interval=int(self.verbose_interval), name=type(self).__name__,
+            )
+            attributes = self._attributes(model, result.params, X.dtype)
+        if not result.converged and self.max_iter > 0:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {self.max_iter} iterations: increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        self.converged_, self.n_iter_ = result.converged, result.n_iter
+        self.lower_bound_, self.elbo_ = result.bound, result.tracker
+        self._convergence = result.progress
+        self._fitted_structure = {"n_components": q}
+        return self
+
+    def _warm_params(self, center: np.ndarray) -> dict:
+        """The fitted posterior, its mean column moved to the new centre (mu = c + mu')."""
+        params = dict(self._posterior)
+        mean = params["mean"].copy()
+        mean[:, -1] += params["center"] - center
+        params["mean"] = mean
+        return params
+
+    def _attributes(self, model: VBPCAModel, params: dict, dtype: Any) -> dict:
+        q = model.q
+        loadings = params["mean"][:, :q]
+        u, sv, vt = np.linalg.svd(loadings, full_matrices=False)
+        noise = params["tau_rate"] / params["tau_shape"]
+        variance = sv**2
+        total = variance.sum() + model.d * noise
+        return {
+            "components_": u.T.astype(dtype),
+            "singular_values_": sv,
+            "explained_variance_": variance,
+            "explained_variance_ratio_": variance / total,
+            "noise_variance_": float(noise),
+            "mean_": (model.center + params["mean"][:, q]).astype(dtype),
+            "n_components_": q,
+            "n_effective_components_": int(np.sum(variance > PRUNE_RATIO * noise)),
+            "ard_precision_": params["lam_shape"] / params["lam_rate"],
+            "noise_precision_": params["tau_shape"] / params["tau_rate"],
+            "loadings_": loadings.copy(),
+            "_rotation": vt.T,
+            "_posterior": {**params, "center": model.center},
+        }
+
+    # ------------------------------------------------------------ the local posteriors
+    def _z_posteriors(self, X: np.ndarray, point: bool = False) -> Any:
+        """Per chunk of rows: q(z_n) under the fitted posterior (``point``: under the
+        posterior means of W, mu and tau, for the marginal likelihood)."""
+        p = self._posterior
+        center = p["center"]
+        if point:
+            tau = 1.0 / self.noise_variance_
+            second = p["mean"][:, :, None] * p["mean"][:, None, :]
+        else:
+            tau = p["tau_shape"] / p["tau_rate"]
+            second = second_moments(p["mean"], p["cov"])
+        rows = _chunk_rows(X.shape[1], p["mean"].shape[1] - 1)
+        for lo in range(0, X.shape[0], rows):
+            Xc = X[lo: lo + rows]
+            yield Xc, z_posterior(Xc, center, tau, p["mean"], second)
+
+    def _checked(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return self._validate(X, reset=False)
+
+    def _transform_z(self, X: Any) -> np.ndarray:
+        X = self._checked(X)
+        parts = [post[3] for _, post in self._z_posteriors(X)]
+        means = np.concatenate(parts) if parts else np.zeros((0, self.n_components_))
+        return (means @ self._rotation).astype(X.dtype, copy=False)
+
+    def impute(self, X: Any, return_std: bool = False) -> Any:
+        """X with each missing entry replaced by its posterior mean E[w_j^T z_n + mu_j].
+
+        The rows' q(z_n) use their observed entries only (as in the fit);
+        observed entries are returned unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return, per entry, the standard deviation of the missing
+            value's posterior predictive: sqrt(Var_q[w~_j^T z~_n] + E[1 / tau]),
+            with Var_q[w~^T z~] = tr(E[w~ w~^T] E[z~ z~^T]) - (E[w~]^T E[z~])^2
+            (uncertainty of the loadings, the mean, the latent variables and
+            the noise); 0 for observed entries.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+        std : ndarray of shape (n_samples, n_features)
+            Only with ``return_std=True``.
+        """
+        X = self._checked(X)
+        p = self._posterior
+        mean, second = p["mean"], second_moments(p["mean"], p["cov"])
+        q = mean.shape[1] - 1
+        out, std = X.copy(), np.zeros(X.shape, dtype=X.dtype) if return_std else None
+        lo = 0
+        for Xc, (observed, _, cov, zmean, _) in self._z_posteriors(X):
+            rows = slice(lo, lo + Xc.shape[0])
+            lo += Xc.shape[0]
+            if observed.all():
+                continue
+            z1 = np.concatenate([zmean, np.ones((zmean.shape[0], 1))], axis=1)
+            pred = p["center"] + z1 @ mean.T
+            out[rows] = np.where(observed, Xc, pred)
+            if return_std:
+                ezz = np.zeros((z1.shape[0], q + 1, q + 1))
+                ezz[:] = z1[:, :, None] * z1[:, None, :]
+                ezz[:, :q, :q] += cov
+                var = np.einsum("nab,dab->nd", ezz, second) - (z1 @ mean.T) ** 2 + 1.0 / self.noise_precision_
+                std[rows] = np.where(observed, 0.0, np.sqrt(np.maximum(var, 0.0)))
+        return (out, std) if return_std else out
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-likelihood of each row's observed entries under the posterior-mean parameters.
+
+        log N(x_O | mu_O, W_O W_O^T + sigma^2 I), with W, mu the posterior
+        means and sigma^2 = ``noise_variance_`` (the probabilistic PCA
+        density, as scikit-learn's ``PCA.score_samples``), marginalising the
+        missing entries: computed through the Woodbury identity from q(z_n)
+        under those parameters, O(|O_n| q^2) per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        X = self._checked(X)
+        noise, out = self.noise_variance_, []
+        loadings = self._posterior["mean"]
+        for _, (observed, Xo, cov, zmean, log_det) in self._z_posteriors(X, point=True):
+            n_obs = observed.sum(axis=1)
+            resid = np.where(observed, Xo - loadings[:, -1], 0.0)
+            quad = ((resid * resid).sum(axis=1) - np.einsum("nd,nd->n", resid, zmean @ loadings[:, :-1].T)) / noise
+            out.append(-0.5 * (n_obs * (LOG_2PI + math.log(noise)) - log_det + quad))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """The average of :meth:`score_samples` over the rows of X."""
+        return float(np.mean(self.score_samples(X)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
+    r"""Bayesian PCA by variational Bayes: it chooses its dimension and takes missing values.
+
+    The model (Bishop (1999), "Variational principal components")::
+
+        x_n = W z_n + mu + eps,   z_n ~ N(0, I_q),   eps ~ N(0, I / tau)
+        W_jk ~ N(0, 1 / lambda_k)   (ARD: one precision per column of W)
+        lambda_k ~ Gam(lambda_1, lambda_2),   tau ~ Gam(alpha_1, alpha_2),
+        mu ~ N(mean_prior, I / mean_precision_prior)
+
+    fitted by coordinate ascent on the ELBO over q(Z) q(W, mu) q(lambda) q(tau)
+    (each row of W jointly with its entry of mu; see the user guide).  Every
+    update is the exact maximiser in its factor, so the bound, recorded in
+    ``elbo_``, never decreases.  Columns of W that the data do not support
+    are driven to zero by their precision lambda_k (automatic relevance
+    determination): ``n_effective_components_`` is the dimension the data
+    chose, out of ``n_components``.
+
+    **Missing values** (Ilin & Raiko (2010), JMLR 11, sec. 4): each row's
+    q(z_n) is computed from its observed entries only, and each row of W from
+    the rows that observe it; nothing is filled in before or during the fit.
+    With no entry missing, the statistics of every iteration come in closed
+    form from the data's second moments (one pass over X), so an iteration
+    costs O(d^2 q + d q^3), independent of n_samples.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        q, the number of columns of W; None: n_features - 1.  ARD prunes the
+        columns the data do not need, so q is an upper bound on the dimension.
+    missing_values : float, default=np.nan
+        The placeholder of a missing entry (as scikit-learn's imputers).
+    max_iter : int, default=1000
+        Maximum number of coordinate-ascent sweeps.
+    tol : float, default=1e-4
+        Convergence: the last sweep's gain of the bound is at most ``tol``
+        times the gain since the first sweep.
+    alpha_1, alpha_2 : float, default=1e-6
+        Shape and rate of the Gamma prior on the noise precision tau.
+    lambda_1, lambda_2 : float, default=1e-6
+        Shape and rate of the Gamma prior on each ARD precision lambda_k.
+    mean_prior : array-like of shape (n_features,), default=None
+        Prior mean of mu; None: the weighted means of the observed entries
+        (as scikit-learn's ``BayesianGaussianMixture``).
+    mean_precision_prior : float, default=1e-6
+        Prior precision beta of each entry of mu.
+    init_params : {'pca', 'random'}, default='pca'
+        'pca': the loadings start from the SVD of (a sample of at most
+        10 000 rows of) the centred data, missing entries at the column
+        means, scaled to the probabilistic-PCA solution; 'random': Gaussian
+        loadings.
+    n_init : int, default=1
+        Number of initialisations; the one with the largest bound is kept.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial sample (more than 10 000 rows) or random loadings.
+    warm_start : bool, default=False
+        Continue from the fitted posterior.
+    elbo_per_update : bool, default=False
+        Record the bound after each coordinate update ('q(W,mu)',
+        'q(lambda)', 'q(tau)'), not only after the local step 'q(Z)'.
+    verbose : int, default=0
+    verbose_interval : int, default=10
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Orthonormal directions of E[W], by decreasing variance (the left
+        singular vectors of E[W]).
+    singular_values_ : ndarray of shape (n_components,)
+        The singular values s_k of E[W].
+    explained_variance_ : ndarray of shape (n_components,)
+        s_k^2: the variance the model's low-rank part carries along each
+        component (the covariance of x is W W^T + noise_variance_ I; a
+        pruned component carries none).
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+        s_k^2 / (sum_k s_k^2 + n_features * noise_variance_).
+    noise_variance_ : float
+        1 / E[tau].
+    mean_ : ndarray of shape (n_features,)
+        E[mu].
+    n_components_ : int
+    n_effective_components_ : int
+        Components whose variance s_k^2 exceeds 1e-3 x ``noise_variance_``:
+        those ARD did not prune.
+    ard_precision_ : ndarray of shape (n_components,)
+        E[lambda_k], in the basis of ``loadings_``.
+    noise_precision_ : float
+        E[tau].
+    loadings_ : ndarray of shape (n_features, n_components)
+        E[W] in the model's own basis (columns pruned by ARD are near 0).
+    lower_bound_ : float
+        The final ELBO per unit of sample weight.
+    elbo_ : ELBOTracker
+    n_iter_ : int
+    converged_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        Only when X has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from varbayes import VBPCA
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 10)) + 0.1 * rng.normal(size=(300, 10))
+    >>> X[rng.random(X.shape) < 0.2] = np.nan
+    >>> pca = VBPCA(n_components=8, random_state=0).fit(X)
+    >>> pca.n_effective_components_
+    3
+    """
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Posterior means of the latent variables, E[z_n], in the basis of ``components_``.
+
+        Rows with missing entries are projected from their observed entries.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+        """
+        return self._transform_z(X)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """E[x | z] = W z + mu for latent coordinates in the basis of ``components_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        Z = np.asarray(X, dtype=self.components_.dtype)
+        if Z.ndim != 2 or Z.shape[1] != self.n_components_:
+            raise ValueError(f"X must have shape (n_samples, {self.n_components_}), got {Z.shape}.")
+        return Z @ (self.components_ * self.singular_values_[:, None].astype(Z.dtype)) + self.mean_
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_components_
+
+
+class VBPCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
+    """Impute missing values by their posterior means under VB PCA.
+
+    A transformer for scikit-learn pipelines (as ``IterativeImputer``):
+    ``fit`` fits :class:`VBPCA`'s model to the observed entries, and
+    ``transform`` returns X with every missing entry replaced by
+    E[w_j^T z_n + mu_j] (see :meth:`impute`, which also gives posterior
+    standard deviations).  The parameters and fitted attributes are
+    :class:`VBPCA`'s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from varbayes import VBPCAImputer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 8))
+    >>> X_missing = X.copy()
+    >>> X_missing[rng.random(X.shape) < 0.3] = np.nan
+    >>> X_filled = VBPCAImputer(random_state=0).fit_transform(X_missing)
+    >>> bool(np.abs(X_filled - X).max() < 0.05)
+    True
+    """
+
+    def transform(self, X: Any) -> np.ndarray:
+        """X with each missing entry replaced by its posterior mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        return self.impute(X)
