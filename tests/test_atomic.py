@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
-from varbayes import VAE, BayesianGaussianMixture, GaussianMixture
+from varbayes import VAE, VBPCA, BayesianGaussianMixture, GaussianMixture
 from varbayes.vae import DivergenceError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -85,6 +85,10 @@ def _vae(**kw):
     return lambda: VAE(2, hidden_layer_sizes=(4,), max_iter=3, random_state=np.random.RandomState(0), warm_start=True, **kw)
 
 
+def _vbpca(**kw):
+    return lambda: VBPCA(2, random_state=np.random.RandomState(0), warm_start=True, init_params="random", **kw)
+
+
 def _interrupt(text, **params):
     def fail(est):
         est.set_params(verbose=1, **params)
@@ -119,6 +123,10 @@ CASES = {
                                   lambda est: est.partial_fit(np.ones((5, 2))), ValueError),
     "bgmm-structure": (_bgmm(), _refit(weight_concentration_prior_type="dirichlet_distribution"), ValueError),
     "bgmm-interrupt": (_bgmm(), _interrupt("Iteration 2", verbose_interval=1, tol=0.0), KeyboardInterrupt),
+    "vbpca-bad-input": (_vbpca(), _refit(np.array([[1.0, 2.0, 3.0], [np.nan] * 3, [0.0, 1.0, 2.0]])), ValueError),
+    "vbpca-structure": (_vbpca(), _refit(n_components=1), ValueError),
+    "vbpca-interrupt": (_vbpca(), _interrupt("Iteration 2", verbose_interval=1, tol=0.0, warm_start=False),
+                        KeyboardInterrupt),
     "vae-bad-input": (_vae(), _refit(np.ones((4, 2))), ValueError),
     "vae-structure": (_vae(), _refit(hidden_layer_sizes=(5,)), ValueError),
     "vae-overflow": (_vae(), _refit(_data() * 1e39), ValueError),
@@ -139,7 +147,7 @@ def test_a_call_that_raises_leaves_the_estimator_exactly_as_it_was(case):
     _assert_unchanged(est, before)
 
 
-@pytest.mark.parametrize("make", [_gmm(), _bgmm(), _vae()], ids=["gmm", "bgmm", "vae"])
+@pytest.mark.parametrize("make", [_gmm(), _bgmm(), _vae(), _vbpca()], ids=["gmm", "bgmm", "vae", "vbpca"])
 def test_a_failed_first_fit_leaves_the_estimator_unfitted(make):
     est = make()
     before = _fingerprint(est)

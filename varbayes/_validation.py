@@ -224,7 +224,12 @@ def check_magnitude(X: Any, dtype: Any, power: int = 2, allow_nan: bool = False)
     if X.size == 0:
         return
     # Two reductions that stream (no |X| temporary: X may be a memmap larger than memory).
-    high, low = (np.nanmax(X), np.nanmin(X)) if allow_nan else (X.max(), X.min())
+    if allow_nan:
+        if np.isnan(X).all():
+            return
+        high, low = np.nanmax(X), np.nanmin(X)
+    else:
+        high, low = X.max(), X.min()
     _check_largest(max(float(high), -float(low)), X.shape, dtype, power)
 
 

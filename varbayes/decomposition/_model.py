@@ -33,6 +33,7 @@ import math
 from typing import Any
 
 import numpy as np
+from sklearn.utils.extmath import svd_flip
 
 from .._backend import get_backend
 from ..expfam import Gamma
@@ -117,7 +118,8 @@ class VBPCAModel(ConjugateModel):
             if sample_weight is not None:
                 w = np.asarray(executor.take(sample_weight, rows), dtype=np.float64)
                 sample *= np.sqrt(w / max(w.mean(), np.finfo(float).tiny))[:, None]
-            _, sv, vt = np.linalg.svd(sample, full_matrices=False)
+            u, sv, vt = np.linalg.svd(sample, full_matrices=False)
+            _, vt = svd_flip(u, vt, u_based_decision=False)  # signs from the data, not the LAPACK build
             spectrum = np.zeros(d)
             spectrum[: sv.size] = sv**2 / take
             total = max(spectrum.mean(), np.finfo(float).tiny)

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.extmath import svd_flip
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._execution import ChunkExecutor, is_dask_array
@@ -239,6 +240,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         q = model.q
         loadings = params["mean"][:, :q]
         u, sv, vt = np.linalg.svd(loadings, full_matrices=False)
+        u, vt = svd_flip(u, vt, u_based_decision=True)  # each component's largest entry positive
         noise = params["tau_rate"] / params["tau_shape"]
         variance = sv**2
         total = variance.sum() + model.d * noise

@@ -1,0 +1,97 @@
+"""The local step of VB PCA against direct per-row formulas, and the closed
+form on complete data against the pass over rows."""
+
+import numpy as np
+import pytest
+
+from varbayes.decomposition._model import second_moments
+from varbayes.decomposition._stats import row_step, summary_stats, z_posterior
+from varbayes.linear_model._stats import _sums_step
+
+
+def _params(d=6, q=3, seed=0):
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(size=(d, q + 1))
+    A = rng.normal(size=(d, q + 1, q + 1))
+    cov = 0.1 * A @ np.swapaxes(A, 1, 2) + 0.01 * np.eye(q + 1)
+    return rng.normal(size=d), 1.7, mean, second_moments(mean, cov)
+
+
+def _data(n=40, d=6, missing=0.3, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * 2 + 1
+    X[rng.random(X.shape) < missing] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.5
+    return X, rng.uniform(0, 3, size=n)
+
+
+def _reference(X, s, center, tau, mean, second):
+    """The statistics row by row, q(z_n) from the observed entries by the textbook formulas."""
+    n, d = X.shape
+    q = mean.shape[1] - 1
+    zz_obs, zx, xx = np.zeros((d, q + 1, q + 1)), np.zeros((d, q + 1)), np.zeros(d)
+    trace_zz = log_det = 0.0
+    for i in range(n):
+        o = ~np.isnan(X[i])
+        x = X[i, o] - center[o]
+        P = np.eye(q) + tau * second[o][:, :q, :q].sum(axis=0)
+        S = np.linalg.inv(P)
+        m = S @ (tau * (mean[o, :q].T @ x - second[o][:, :q, q].sum(axis=0)))
+        z1 = np.append(m, 1.0)
+        ezz = np.outer(z1, z1)
+        ezz[:q, :q] += S
+        zz_obs[o] += s[i] * ezz
+        zx[o] += s[i] * x[:, None] * z1
+        xx[o] += s[i] * x**2
+        trace_zz += s[i] * np.trace(ezz[:q, :q])
+        log_det += s[i] * np.linalg.slogdet(S)[1]
+    return zz_obs, zx, xx, trace_zz, log_det
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_row_step_is_the_per_row_posterior(missing):
+    X, s = _data(missing=missing)
+    center, tau, mean, second = _params()
+    got = row_step(X, s, slice(0, len(X)), center, tau, mean, second)
+    want = _reference(X, s, center, tau, mean, second)
+    for value, ref in zip((np.broadcast_to(got.zz_obs, want[0].shape), got.zx, got.xx, got.trace_zz, got.log_det), want):
+        np.testing.assert_allclose(value, ref, rtol=1e-10, atol=1e-10)
+    assert got.n_samples == pytest.approx(s.sum())
+
+
+def test_chunks_add_up_to_the_whole():
+    X, s = _data(missing=0.2)
+    X[:10] = np.nan_to_num(X[:10], nan=0.3)  # one chunk complete (shared Sigma), the rest not
+    args = _params()
+    whole = row_step(X, s, slice(0, 40), *args)
+    parts = row_step(X[:10], s[:10], slice(0, 10), *args) + row_step(X[10:], s[10:], slice(10, 40), *args)
+    np.testing.assert_allclose(parts.zz_obs, whole.zz_obs, rtol=1e-12)
+    np.testing.assert_allclose(parts.zx, whole.zx, rtol=1e-12)
+    assert parts.log_det == pytest.approx(whole.log_det, rel=1e-12)
+
+
+def test_summary_stats_equal_the_pass_over_complete_rows():
+    X, s = _data(missing=0.0)
+    center, tau, mean, second = _params()
+    q = mean.shape[1] - 1
+    rows = row_step(X, s, slice(0, 40), center, tau, mean, second)
+    sums = _sums_step(X, s, slice(0, 40), center)
+    closed = summary_stats(sums.n_samples, sums.total, sums.second, tau, mean,
+                           (second[:, :q, :q].sum(axis=0), second[:, :q, q].sum(axis=0)))
+    for name in ("zz_obs", "zx", "xx", "trace_zz", "log_det", "n_samples"):
+        np.testing.assert_allclose(getattr(closed, name), getattr(rows, name), rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+def test_q_z_with_point_loadings_is_the_exact_ppca_posterior():
+    # W, mu, tau known: p(z | x_O) = N(S tau W_O^T (x_O - mu_O), S), S = (I + tau W_O^T W_O)^{-1} (Tipping & Bishop 1999).
+    rng = np.random.default_rng(2)
+    d, q, tau = 5, 2, 4.0
+    W, mu, c = rng.normal(size=(d, q)), rng.normal(size=d), rng.normal(size=d)
+    mean = np.column_stack([W, mu - c])
+    x = np.array([[0.3, np.nan, -1.0, 2.0, np.nan]])
+    observed, _, S, m, log_det = z_posterior(x, c, tau, mean, mean[:, :, None] * mean[:, None, :])
+    o = observed[0]
+    S_ref = np.linalg.inv(np.eye(q) + tau * W[o].T @ W[o])
+    np.testing.assert_allclose(S[0], S_ref, rtol=1e-12)
+    np.testing.assert_allclose(m[0], tau * S_ref @ W[o].T @ (x[0, o] - mu[o]), rtol=1e-12)
+    assert log_det[0] == pytest.approx(np.linalg.slogdet(S_ref)[1], rel=1e-12)
