@@ -134,7 +134,7 @@ def _check_dask_data(
     finite, largest, smallest = compute(da.isfinite(X).all(), X.max(), X.min())
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
-    _check_largest(max(float(largest), -float(smallest)), X.shape, X.dtype if dtype is None else dtype, power)
+    check_largest(max(float(largest), -float(smallest)), X.shape, X.dtype if dtype is None else dtype, power)
     return X
 
 
@@ -218,22 +218,18 @@ def _limit(shape: tuple, dtype: Any, power: int) -> float:
     return (float(np.finfo(dtype).max) / (2.0**power * max(n, 1) * max(d, 1))) ** (1.0 / power)
 
 
-def check_magnitude(X: Any, dtype: Any, power: int = 2, allow_nan: bool = False) -> None:
-    """Refuse data whose powers would overflow ``dtype`` (one clear error, no
-    warnings); with ``allow_nan``, over the values that are not NaN."""
+def check_magnitude(X: Any, dtype: Any, power: int = 2) -> None:
+    """Refuse data whose powers would overflow ``dtype`` (one clear error, no warnings)."""
     if X.size == 0:
         return
     # Two reductions that stream (no |X| temporary: X may be a memmap larger than memory).
-    if allow_nan:
-        if np.isnan(X).all():
-            return
-        high, low = np.nanmax(X), np.nanmin(X)
-    else:
-        high, low = X.max(), X.min()
-    _check_largest(max(float(high), -float(low)), X.shape, dtype, power)
+    check_largest(max(float(X.max()), -float(X.min())), X.shape, dtype, power)
 
 
-def _check_largest(largest: float, shape: tuple, dtype: Any, power: int) -> None:
+def check_largest(largest: float, shape: tuple, dtype: Any, power: int) -> None:
+    """Refuse data of ``shape`` whose largest |x| is ``largest`` when sums of
+    its ``power``-th powers would overflow ``dtype`` (for passes that find
+    the largest value themselves)."""
     limit = _limit(shape, dtype, power)
     if largest >= limit:
         name = np.dtype(dtype).name

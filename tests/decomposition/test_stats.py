@@ -4,7 +4,7 @@ form on complete data against the pass over rows."""
 import numpy as np
 import pytest
 
-from varbayes.decomposition._model import second_moments
+from varbayes.decomposition._moments import second_moments
 from varbayes.decomposition._stats import row_step, summary_stats, z_posterior
 from varbayes.linear_model._stats import _sums_step
 
@@ -14,7 +14,7 @@ def _params(d=6, q=3, seed=0):
     mean = rng.normal(size=(d, q + 1))
     A = rng.normal(size=(d, q + 1, q + 1))
     cov = 0.1 * A @ np.swapaxes(A, 1, 2) + 0.01 * np.eye(q + 1)
-    return rng.normal(size=d), 1.7, mean, second_moments(mean, cov)
+    return rng.normal(size=d), rng.uniform(0.5, 3.0, size=d), mean, cov
 
 
 def _data(n=40, d=6, missing=0.3, seed=1):
@@ -25,8 +25,9 @@ def _data(n=40, d=6, missing=0.3, seed=1):
     return X, rng.uniform(0, 3, size=n)
 
 
-def _reference(X, s, center, tau, mean, second):
+def _reference(X, s, center, tau, mean, cov):
     """The statistics row by row, q(z_n) from the observed entries by the textbook formulas."""
+    second = second_moments(mean, cov)
     n, d = X.shape
     q = mean.shape[1] - 1
     zz_obs, zx, xx = np.zeros((d, q + 1, q + 1)), np.zeros((d, q + 1)), np.zeros(d)
@@ -34,9 +35,10 @@ def _reference(X, s, center, tau, mean, second):
     for i in range(n):
         o = ~np.isnan(X[i])
         x = X[i, o] - center[o]
-        P = np.eye(q) + tau * second[o][:, :q, :q].sum(axis=0)
+        t = tau[o]
+        P = np.eye(q) + np.einsum("j,jab->ab", t, second[o][:, :q, :q])
         S = np.linalg.inv(P)
-        m = S @ (tau * (mean[o, :q].T @ x - second[o][:, :q, q].sum(axis=0)))
+        m = S @ (mean[o, :q].T @ (t * x) - t @ second[o][:, :q, q])
         z1 = np.append(m, 1.0)
         ezz = np.outer(z1, z1)
         ezz[:q, :q] += S
@@ -51,9 +53,9 @@ def _reference(X, s, center, tau, mean, second):
 @pytest.mark.parametrize("missing", [0.0, 0.3])
 def test_row_step_is_the_per_row_posterior(missing):
     X, s = _data(missing=missing)
-    center, tau, mean, second = _params()
-    got = row_step(X, s, slice(0, len(X)), center, tau, mean, second)
-    want = _reference(X, s, center, tau, mean, second)
+    center, tau, mean, cov = _params()
+    got = row_step(X, s, slice(0, len(X)), center, tau, mean, cov)
+    want = _reference(X, s, center, tau, mean, cov)
     for value, ref in zip((np.broadcast_to(got.zz_obs, want[0].shape), got.zx, got.xx, got.trace_zz, got.log_det), want):
         np.testing.assert_allclose(value, ref, rtol=1e-10, atol=1e-10)
     assert got.n_samples == pytest.approx(s.sum())
@@ -72,26 +74,26 @@ def test_chunks_add_up_to_the_whole():
 
 def test_summary_stats_equal_the_pass_over_complete_rows():
     X, s = _data(missing=0.0)
-    center, tau, mean, second = _params()
-    q = mean.shape[1] - 1
-    rows = row_step(X, s, slice(0, 40), center, tau, mean, second)
+    center, tau, mean, cov = _params()
+    rows = row_step(X, s, slice(0, 40), center, tau, mean, cov)
     sums = _sums_step(X, s, slice(0, 40), center)
-    closed = summary_stats(sums.n_samples, sums.total, sums.second, tau, mean,
-                           (second[:, :q, :q].sum(axis=0), second[:, :q, q].sum(axis=0)))
+    closed = summary_stats(sums.n_samples, sums.total, sums.second, tau, mean, cov)
     for name in ("zz_obs", "zx", "xx", "trace_zz", "log_det", "n_samples"):
         np.testing.assert_allclose(getattr(closed, name), getattr(rows, name), rtol=1e-10, atol=1e-10, err_msg=name)
 
 
-def test_q_z_with_point_loadings_is_the_exact_ppca_posterior():
-    # W, mu, tau known: p(z | x_O) = N(S tau W_O^T (x_O - mu_O), S), S = (I + tau W_O^T W_O)^{-1} (Tipping & Bishop 1999).
+@pytest.mark.parametrize("tau", [np.full(5, 4.0), np.array([4.0, 0.5, 2.0, 9.0, 1.0])])
+def test_q_z_with_point_loadings_is_the_exact_posterior(tau):
+    # W, mu, Psi = diag(1 / tau) known: p(z | x_O) = N(S W_O^T Psi_O^{-1} (x_O - mu_O), S),
+    # S = (I + W_O^T Psi_O^{-1} W_O)^{-1} (Tipping & Bishop 1999; factor analysis with diagonal Psi).
     rng = np.random.default_rng(2)
-    d, q, tau = 5, 2, 4.0
+    d, q = 5, 2
     W, mu, c = rng.normal(size=(d, q)), rng.normal(size=d), rng.normal(size=d)
     mean = np.column_stack([W, mu - c])
     x = np.array([[0.3, np.nan, -1.0, 2.0, np.nan]])
-    observed, _, S, m, log_det = z_posterior(x, c, tau, mean, mean[:, :, None] * mean[:, None, :])
+    observed, _, S, m, log_det = z_posterior(x, c, tau, mean, np.zeros((q + 1, q + 1)))
     o = observed[0]
-    S_ref = np.linalg.inv(np.eye(q) + tau * W[o].T @ W[o])
+    S_ref = np.linalg.inv(np.eye(q) + W[o].T @ (tau[o, None] * W[o]))
     np.testing.assert_allclose(S[0], S_ref, rtol=1e-12)
-    np.testing.assert_allclose(m[0], tau * S_ref @ W[o].T @ (x[0, o] - mu[o]), rtol=1e-12)
+    np.testing.assert_allclose(m[0], S_ref @ W[o].T @ (tau[o] * (x[0, o] - mu[o])), rtol=1e-12)
     assert log_det[0] == pytest.approx(np.linalg.slogdet(S_ref)[1], rel=1e-12)

@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from varbayes import VBPCA, VBPCAImputer
 from varbayes._execution import ChunkExecutor
 from varbayes.decomposition._model import VBPCAModel
-from varbayes.decomposition._stats import column_sums_step, row_step, z_posterior
+from varbayes.decomposition._stats import column_summary_step, row_step, z_posterior
 from varbayes.vi import fit_loop
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -51,17 +51,17 @@ def test_subspace_is_pcas_with_the_precisions_fixed():
     np.testing.assert_allclose(pca.mean_, X.mean(axis=0), atol=1e-8)
 
 
-@pytest.mark.parametrize("missing", [0.0, 0.25])
-def test_elbo_equals_a_monte_carlo_estimate(missing):
+@pytest.mark.parametrize("missing, diagonal", [(0.0, False), (0.25, False), (0.25, True)])
+def test_elbo_equals_a_monte_carlo_estimate(missing, diagonal):
     X, _ = _low_rank(n=25, d=5, rank=2, noise=0.5, seed=3)
     X, _ = _remove(X, missing)
     s = np.random.default_rng(5).uniform(0.5, 2.0, size=len(X))
     ex = ChunkExecutor(8)
-    sums = ex.map_sum(column_sums_step, X, s)
-    center = sums[1] / sums[0]
+    summary = ex.map_sum(column_summary_step, X, s)
+    center = summary.sums / summary.observed
     shift = np.full(5, 0.4)  # a prior mean of mu away from the data's
     a0, b0, l1, l2, beta = 2.0, 1.0, 1.5, 2.0, 0.7
-    model = VBPCAModel(center, shift, 3, (a0, b0, l1, l2, beta), missing == 0, "pca", False)
+    model = VBPCAModel(center, shift, 3, (a0, b0, l1, l2, beta), diagonal, missing == 0, "pca", False)
     params = fit_loop(model, ex, X, s, max_iter=4, tol=0.0, random_state=np.random.RandomState(0)).params
     local = model.local_params(params)
     value = model.bound(params, row_step(X, s, slice(0, 25), *local), "q(Z)").value * s.sum()
@@ -71,19 +71,19 @@ def test_elbo_equals_a_monte_carlo_estimate(missing):
     observed, Xo, cov_z, mean_z, _ = z_posterior(X, *local)
     cov_z = np.broadcast_to(cov_z, (n, q, q))
     mean, cov = params["mean"], np.broadcast_to(params["cov"], (d, q + 1, q + 1))
-    tau = rng.gamma(params["tau_shape"], 1 / params["tau_rate"], size=S)
+    tau = rng.gamma(params["tau_shape"], 1 / params["tau_rate"], size=(S, params["tau_shape"].size))
     lam = rng.gamma(params["lam_shape"], 1 / params["lam_rate"], size=(S, q))
     Wt = mean + np.einsum("dab,sdb->sda", np.linalg.cholesky(cov), rng.standard_normal((S, d, q + 1)))
     Z = mean_z + np.einsum("nab,snb->sna", np.linalg.cholesky(cov_z), rng.standard_normal((S, n, q)))
     fit = np.einsum("sda,sna->snd", Wt[:, :, :q], Z) + Wt[:, None, :, q]
-    log_lik = np.where(observed, stats.norm.logpdf(Xo, fit, 1 / np.sqrt(tau)[:, None, None]), 0.0).sum(axis=2)
+    log_lik = np.where(observed, stats.norm.logpdf(Xo, fit, 1 / np.sqrt(tau)[:, None, :]), 0.0).sum(axis=2)
     log_z = stats.norm.logpdf(Z).sum(axis=2)
     log_qz = np.array([stats.multivariate_normal(mean_z[i], cov_z[i]).logpdf(Z[:, i]) for i in range(n)]).T
     log_w = stats.norm.logpdf(Wt[:, :, :q], 0, 1 / np.sqrt(lam)[:, None, :]).sum(axis=(1, 2))
     log_w += stats.norm.logpdf(Wt[:, :, q], shift, 1 / np.sqrt(beta)).sum(axis=1)
     log_qw = sum(stats.multivariate_normal(mean[j], cov[j]).logpdf(Wt[:, j]) for j in range(d))
-    log_g = stats.gamma.logpdf(tau, a0, scale=1 / b0) + stats.gamma.logpdf(lam, l1, scale=1 / l2).sum(axis=1)
-    log_qg = stats.gamma.logpdf(tau, params["tau_shape"], scale=1 / params["tau_rate"])
+    log_g = stats.gamma.logpdf(tau, a0, scale=1 / b0).sum(axis=1) + stats.gamma.logpdf(lam, l1, scale=1 / l2).sum(axis=1)
+    log_qg = stats.gamma.logpdf(tau, params["tau_shape"], scale=1 / params["tau_rate"]).sum(axis=1)
     log_qg += stats.gamma.logpdf(lam, params["lam_shape"], scale=1 / params["lam_rate"]).sum(axis=1)
     samples = (log_lik + log_z - log_qz) @ s + log_w - log_qw + log_g - log_qg
     se = samples.std() / np.sqrt(S)
@@ -92,13 +92,15 @@ def test_elbo_equals_a_monte_carlo_estimate(missing):
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), n=st.integers(3, 30), d=st.integers(2, 6), q=st.integers(1, 6),
-       missing=st.sampled_from([0.0, 0.1, 0.4]), weighted=st.booleans(), init=st.sampled_from(["pca", "random"]))
-def test_every_coordinate_update_ascends(seed, n, d, q, missing, weighted, init):
+       missing=st.sampled_from([0.0, 0.1, 0.4]), weighted=st.booleans(), init=st.sampled_from(["pca", "random"]),
+       noise=st.sampled_from(["isotropic", "diagonal"]))
+def test_every_coordinate_update_ascends(seed, n, d, q, missing, weighted, init, noise):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 2)) @ rng.normal(size=(2, d)) + rng.normal(size=(n, d)) * rng.uniform(0.01, 1.0)
     X, _ = _remove(X, missing, seed)
     w = rng.uniform(0.0, 3.0, size=n) + 0.01 if weighted else None
-    pca = VBPCA(n_components=min(q, d), init_params=init, elbo_per_update=True, max_iter=15, tol=0.0, random_state=seed)
+    pca = VBPCA(n_components=min(q, d), init_params=init, noise_type=noise, elbo_per_update=True, max_iter=15, tol=0.0,
+                random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=UserWarning)  # an ELBODecreaseWarning fails the test
         warnings.filterwarnings("ignore", category=Warning, message=".*did not converge.*")
@@ -149,12 +151,13 @@ def test_the_subspace_survives_20_percent_missing():
     assert np.sqrt(np.mean(errors**2)) == pytest.approx(np.sqrt(np.mean(std[mask] ** 2)), rel=0.1)
 
 
-def test_score_samples_is_the_ppca_density_of_the_observed_entries():
+@pytest.mark.parametrize("noise_type", ["isotropic", "diagonal"])
+def test_score_samples_is_the_ppca_density_of_the_observed_entries(noise_type):
     X, _ = _low_rank(n=100, d=6, rank=2, seed=7)
-    Xm, _ = _remove(X, 0.3)
-    pca = VBPCA(n_components=3).fit(Xm)
+    Xm, _ = _remove(X * [1, 1, 1, 1, 10, 0.1], 0.3)
+    pca = VBPCA(n_components=3, noise_type=noise_type).fit(Xm)
     W, mu = pca.loadings_, pca.mean_
-    C = W @ W.T + pca.noise_variance_ * np.eye(6)
+    C = W @ W.T + np.diag(np.broadcast_to(pca.noise_variance_, (6,)))
     want = [stats.multivariate_normal(mu[o], C[np.ix_(o, o)]).logpdf(x[o]) for x in Xm for o in [~np.isnan(x)]]
     np.testing.assert_allclose(pca.score_samples(Xm), want, rtol=1e-10)
     assert pca.score(Xm) == pytest.approx(np.mean(want))
@@ -239,8 +242,9 @@ def test_n_init_keeps_the_best_start():
 
 
 @pytest.mark.parametrize("X, match", [
-    (np.array([[1.0, 2.0], [np.nan, np.nan], [3.0, 1.0]]), "row 1"),
-    (np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]]), "column 1"),
+    (np.array([[1.0, 2.0], [np.nan, np.nan], [3.0, 1.0]]), "Row 1"),
+    (np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]]), "Column 1"),
+    (np.array([[1.0, 1e160], [2.0, 1.0], [3.0, 0.0]]), "too large"),
     (np.array([[1.0, np.inf], [2.0, 1.0], [3.0, 0.0]]), "infinity"),
     (np.array([[1.0, 2.0]]), "n_samples"),
 ])
@@ -273,6 +277,7 @@ def test_imputer_in_a_pipeline_and_pickled():
     assert pipe[0].get_feature_names_out([f"f{i}" for i in range(6)]).tolist() == [f"f{i}" for i in range(6)]
 
 
-@parametrize_with_checks([VBPCA(n_components=1), VBPCAImputer(n_components=1)])
+@parametrize_with_checks([VBPCA(n_components=1), VBPCA(n_components=1, noise_type="diagonal"),
+                          VBPCAImputer(n_components=1)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -2,13 +2,16 @@
 
 The model, in coordinates shifted by the fixed centre c (x' = x - c)::
 
-    x'_nj | z_n, w_j, mu_j, tau  ~ N(w_j^T z_n + mu_j, 1 / tau)      (observed entries only)
+    x'_nj | z_n, w_j, mu_j, tau  ~ N(w_j^T z_n + mu_j, 1 / tau_j)    (observed entries only)
     z_n                          ~ N(0, I_q)
     w_jk | lambda_k              ~ N(0, 1 / lambda_k)                 (ARD: one precision per column of W)
     mu_j                         ~ N(mu0_j - c_j, 1 / beta)
-    lambda_k                     ~ Gam(lambda_1, lambda_2),   tau ~ Gam(alpha_1, alpha_2)
+    lambda_k                     ~ Gam(lambda_1, lambda_2)
+    tau_j                        ~ Gam(alpha_1, alpha_2)
 
-and the factorisation q(Z) q(W, mu) q(lambda) q(tau), with q(Z) = prod_n q(z_n)
+with one noise precision tau_j = tau shared by all columns ('isotropic',
+Bishop's model) or one per column ('diagonal', the noise of factor
+analysis: Ghahramani & Beal (2000)), and the factorisation q(Z) q(W, mu) q(lambda) q(tau), with q(Z) = prod_n q(z_n)
 and q(W, mu) = prod_j q(w~_j), w~_j = (w_j, mu_j): each row of the
 loadings is Gaussian *jointly with its mean*, a (q + 1)-dimensional
 factor.  Bishop and Ilin & Raiko separate q(W) and q(mu); keeping them
@@ -18,12 +21,14 @@ between the loadings and the mean that the separate factors suffer.
 
 Each update is the exact maximiser of the ELBO in its factor::
 
-    q(w~_j):    P_j = diag(E[lambda], beta) + E[tau] zz_obs_j,
-                m_j = P_j^{-1} (E[tau] zx_j + beta (mu0_j - c_j) e_{q+1})
+    q(w~_j):    P_j = diag(E[lambda], beta) + E[tau_j] zz_obs_j,
+                m_j = P_j^{-1} (E[tau_j] zx_j + beta (mu0_j - c_j) e_{q+1})
     q(lambda_k): shape lambda_1 + d / 2, rate lambda_2 + sum_j E[w_jk^2] / 2
-    q(tau):      shape alpha_1 + N_obs / 2, rate alpha_2 + E[SSE] / 2
+    q(tau):      shape alpha_1 + N_obs / 2, rate alpha_2 + E[SSE] / 2       (isotropic)
+    q(tau_j):    shape alpha_1 + N_obs,j / 2, rate alpha_2 + E[SSE_j] / 2  (diagonal)
 
-with E[SSE] = sum_j [xx_j - 2 m_j^T zx_j + tr(E[w~_j w~_j^T] zz_obs_j)]
+with E[SSE_j] = xx_j - 2 m_j^T zx_j + tr(E[w~_j w~_j^T] zz_obs_j), N_obs,j
+the observed weight of column j, and SSE, N_obs their sums
 (the statistics of :mod:`._stats`).
 """
 
@@ -39,19 +44,15 @@ from .._backend import get_backend
 from ..expfam import Gamma
 from ..linear_model._stats import _sums_step
 from ..vi import Bound, ConjugateModel
+from ._moments import moment_diagonals, moment_traces
 from ._stats import PCAStats, _posteriors, row_step, summary_stats
 
-__all__ = ["INIT_SAMPLE_ROWS", "VBPCAModel", "second_moments"]
+__all__ = ["INIT_SAMPLE_ROWS", "VBPCAModel"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 #: Rows of the sample whose SVD starts the loadings (init_params='pca').
 INIT_SAMPLE_ROWS = 10_000
-
-
-def second_moments(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """E[w~_j w~_j^T] = S_j + m_j m_j^T, shape (d, q~, q~) (``cov`` one shared (q~, q~) or one per row)."""
-    return cov + mean[:, :, None] * mean[:, None, :]
 
 
 class VBPCAModel(ConjugateModel):
@@ -66,6 +67,8 @@ class VBPCAModel(ConjugateModel):
     n_components : int
     priors : tuple of float
         (alpha_1, alpha_2, lambda_1, lambda_2, beta).
+    diagonal : bool
+        One noise precision per column instead of one shared.
     complete : bool
         No entry is missing: the statistics come from the data's second
         moments (one pass) instead of a pass per iteration.
@@ -76,11 +79,12 @@ class VBPCAModel(ConjugateModel):
     local_name = "q(Z)"
 
     def __init__(self, center: np.ndarray, prior_shift: np.ndarray, n_components: int, priors: tuple,
-                 complete: bool, init_params: str, record_each_update: bool) -> None:
+                 diagonal: bool, complete: bool, init_params: str, record_each_update: bool) -> None:
         self.center = center
         self.prior_shift = prior_shift
         self.d, self.q = center.shape[0], int(n_components)
         self.a0, self.b0, self.l1, self.l2, self.beta = (float(v) for v in priors)
+        self.diagonal = bool(diagonal)
         self.complete = bool(complete)
         self.init_params = init_params
         self.record_each_update = bool(record_each_update)
@@ -91,17 +95,18 @@ class VBPCAModel(ConjugateModel):
         """Complete data: N, sum s x' and sum s x' x'^T about c, once (see :func:`summary_stats`)."""
         return executor.map_sum(_sums_step, X, sample_weight, self.center) if self.complete else None
 
-    def summary_step(self, summary: Any, center: np.ndarray, tau: float, loadings: np.ndarray,
-                     second: np.ndarray) -> PCAStats:
-        q = self.q
-        sums = (second[:, :q, :q].sum(axis=0), second[:, :q, q].sum(axis=0))
-        return summary_stats(summary.n_samples, summary.total, summary.second, tau, loadings, sums)
+    def summary_step(self, summary: Any, center: np.ndarray, tau: np.ndarray, loadings: np.ndarray,
+                     cov_w: np.ndarray) -> PCAStats:
+        return summary_stats(summary.n_samples, summary.total, summary.second, tau, loadings, cov_w)
 
     local_step = staticmethod(row_step)
 
+    def expected_tau(self, params: dict) -> np.ndarray:
+        """E[tau_j], one per column (d,)."""
+        return np.broadcast_to(params["tau_shape"] / params["tau_rate"], (self.d,))
+
     def local_params(self, params: dict) -> tuple:
-        return self.center, params["tau_shape"] / params["tau_rate"], params["mean"], second_moments(
-            params["mean"], params["cov"])
+        return self.center, self.expected_tau(params), params["mean"], params["cov"]
 
     def global_updates(self) -> list:
         return [("q(W,mu)", self.update_loadings), ("q(lambda)", self.update_ard), ("q(tau)", self.update_noise)]
@@ -138,8 +143,7 @@ class VBPCAModel(ConjugateModel):
         mean = np.concatenate([loadings, np.zeros((d, 1))], axis=1)
         n_eff = n if sample_weight is None else float(np.sum(sample_weight))
         cov = np.eye(q + 1) * (noise / max(n_eff, 1.0))  # the spread of loadings estimated from N rows
-        n_obs = n_eff * d
-        shape = self.a0 + 0.5 * n_obs
+        shape = np.full(d if self.diagonal else 1, self.a0 + 0.5 * n_eff * (1 if self.diagonal else d))
         params = {"mean": mean, "cov": cov, "tau_shape": shape, "tau_rate": shape * noise,
                   "lam_shape": np.full(q, self.l1), "lam_rate": np.full(q, self.l2)}
         return self.update_ard(params, None)[0]
@@ -147,12 +151,15 @@ class VBPCAModel(ConjugateModel):
     # -- the coordinate updates -------------------------------------------------------
     def update_loadings(self, params: dict, st: PCAStats) -> tuple[dict, float]:
         """q(w~_j) for every row j of the loadings (Ilin & Raiko (2010), eqs. 46-47, jointly with mu_j)."""
-        q, tau = self.q, params["tau_shape"] / params["tau_rate"]
+        q, tau = self.q, self.expected_tau(params)
         prior = np.append(params["lam_shape"] / params["lam_rate"], self.beta)
-        linear = tau * st.zx
+        linear = tau[:, None] * st.zx
         linear[:, q] += self.beta * self.prior_shift
-        precision = tau * st.zz_obs + np.diag(prior)
-        if precision.ndim == 2:  # every row shares its precision: one factorisation
+        if st.zz_obs.ndim == 2 and not self.diagonal:  # every row shares its precision: one factorisation
+            precision = tau[0] * st.zz_obs + np.diag(prior)
+        else:
+            precision = tau[:, None, None] * st.zz_obs + np.diag(prior)
+        if precision.ndim == 2:
             cov, _, _ = _posteriors(precision, np.zeros(q + 1))
             mean = linear @ cov
         else:
@@ -162,25 +169,24 @@ class VBPCAModel(ConjugateModel):
     def update_ard(self, params: dict, st: Any) -> tuple[dict, float]:
         """q(lambda_k) (Bishop (1999), eqs. 15-16)."""
         q = self.q
-        ww = np.diagonal(second_moments(params["mean"], params["cov"]), axis1=1, axis2=2)[:, :q]
+        ww = moment_diagonals(params["mean"], params["cov"])[:, :q]
         return {**params, "lam_shape": np.full(q, self.l1 + 0.5 * self.d), "lam_rate": self.l2 + 0.5 * ww.sum(axis=0)}, 0.0
 
     def update_noise(self, params: dict, st: PCAStats) -> tuple[dict, float]:
-        """q(tau) (Bishop (1999), eqs. 17-18; observed entries only)."""
+        """q(tau) (Bishop (1999), eqs. 17-18), or q(tau_j) per column; observed entries only."""
         n_obs, sse = self.expected_sse(params, st)
+        if not self.diagonal:
+            n_obs, sse = n_obs.sum(keepdims=True), sse.sum(keepdims=True)
         return {**params, "tau_shape": self.a0 + 0.5 * n_obs, "tau_rate": self.b0 + 0.5 * sse}, 0.0
 
-    def expected_sse(self, params: dict, st: PCAStats) -> tuple[float, float]:
-        """N_obs (the observed entries' weight) and E[sum_n s_n sum_{j in O_n} (x'_nj - w~_j^T z~_n)^2]."""
+    def expected_sse(self, params: dict, st: PCAStats) -> tuple[np.ndarray, np.ndarray]:
+        """Per column: N_obs,j (the observed entries' weight) and
+        E[SSE_j] = E[sum_n s_n o_nj (x'_nj - w~_j^T z~_n)^2]."""
         q, mean = self.q, params["mean"]
-        second = second_moments(mean, params["cov"])
-        zz = st.zz_obs
-        if zz.ndim == 2:
-            n_obs, fit = self.d * zz[q, q], float(np.sum(second.sum(axis=0) * zz))
-        else:
-            n_obs, fit = float(zz[:, q, q].sum()), float(np.sum(second * zz))
-        sse = float(st.xx.sum()) - 2.0 * float(np.sum(mean * st.zx)) + fit
-        return float(n_obs), max(sse, 0.0)
+        fit = moment_traces(mean, params["cov"], st.zz_obs)
+        sse = st.xx - 2.0 * np.einsum("ja,ja->j", mean, st.zx) + fit
+        n_obs = np.broadcast_to(st.zz_obs[..., q, q], (self.d,)).copy()
+        return n_obs, np.maximum(sse, 0.0)
 
     # -- the bound ----------------------------------------------------------------------
     def bound(self, params: dict, st: PCAStats, step: str) -> Bound:
@@ -190,10 +196,11 @@ class VBPCAModel(ConjugateModel):
         g, q, d = self.gamma, self.q, self.d
         a, b = params["tau_shape"], params["tau_rate"]
         n_obs, sse = self.expected_sse(params, st)
-        loglik = 0.5 * n_obs * (float(g.expected_log(a, b)) - LOG_2PI) - 0.5 * (a / b) * sse
+        log_tau = np.broadcast_to(g.expected_log(a, b), (d,))
+        loglik = 0.5 * float(n_obs @ (log_tau - LOG_2PI)) - 0.5 * float(self.expected_tau(params) @ sse)
         kl_z = 0.5 * (st.trace_zz - st.log_det - st.n_samples * q)
         mean, cov = params["mean"], params["cov"]
-        diag = np.diagonal(second_moments(mean, cov), axis1=1, axis2=2)
+        diag = moment_diagonals(mean, cov)
         lam, log_lam = params["lam_shape"] / params["lam_rate"], g.expected_log(params["lam_shape"], params["lam_rate"])
         mu_sq = diag[:, q] - 2.0 * mean[:, q] * self.prior_shift + self.prior_shift**2  # E[(mu_j - mu0_j)^2]
         log_det = 2.0 * np.log(np.diagonal(np.linalg.cholesky(cov), axis1=-2, axis2=-1)).sum()
@@ -201,7 +208,7 @@ class VBPCAModel(ConjugateModel):
         kl_w = 0.5 * (float(np.sum(diag[:, :q] @ lam)) + self.beta * float(mu_sq.sum())
                       - d * float(np.sum(log_lam)) - d * math.log(self.beta) - log_det - d * (q + 1))
         kl_lambda = float(np.sum(g.kl(params["lam_shape"], params["lam_rate"], self.l1, self.l2)))
-        kl_tau = float(g.kl(a, b, self.a0, self.b0))
+        kl_tau = float(np.sum(g.kl(a, b, self.a0, self.b0)))
         n = st.n_samples
         value = (loglik - kl_z - kl_w - kl_lambda - kl_tau) / n
         terms = {"expected_loglik": loglik / n, "kl_z": kl_z / n, "kl_loadings": kl_w / n,

@@ -4,13 +4,14 @@ and the additive statistics the global updates need.
 Coordinates are shifted by a fixed centre c (the observed column means), so
 that x'_nj = x_nj - c_j, and each row j of the loadings carries the mean:
 w~_j = (w_j, mu_j), z~_n = (z_n, 1), so that x'_nj = w~_j^T z~_n + noise.
-Given E[tau] and the moments of q(w~_j), the optimal q(z_n) is Gaussian
-(Bishop (1999), "Variational principal components", eq. 13; with missing
-values, Ilin & Raiko (2010), JMLR 11, eqs. 44-45, sums over the observed
-set O_n only)::
+Given the noise precisions E[tau_j] (one shared by all columns, or one per
+column) and the moments of q(w~_j), the optimal q(z_n) is Gaussian (Bishop
+(1999), "Variational principal components", eq. 13; with missing values,
+Ilin & Raiko (2010), JMLR 11, eqs. 44-45, sums over the observed set O_n
+only)::
 
-    Sigma_n^{-1} = I + E[tau] sum_{j in O_n} E[w_j w_j^T]
-    m_n = Sigma_n E[tau] sum_{j in O_n} (x'_nj E[w_j] - E[w_j mu_j])
+    Sigma_n^{-1} = I + sum_{j in O_n} E[tau_j] E[w_j w_j^T]
+    m_n = Sigma_n sum_{j in O_n} E[tau_j] (x'_nj E[w_j] - E[w_j mu_j])
 
 and the global updates need, per column j (o_nj = 1 when x_nj is observed,
 s_n the row weights)::
@@ -35,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PCAStats", "column_sums_step", "row_step", "summary_stats"]
+from ._moments import moment_sum, second_moments
+
+__all__ = ["ColumnSummary", "PCAStats", "column_summary_step", "row_step", "summary_stats", "z_posterior"]
 
 
 @dataclass
@@ -69,12 +72,51 @@ class PCAStats:
                         self.xx + other.xx, self.trace_zz + other.trace_zz, self.log_det + other.log_det)
 
 
-def column_sums_step(Xc: np.ndarray, weights: Any, rows: slice) -> np.ndarray:
-    """A local step: per column, the observed weight and the weighted sum of
-    the observed values, shape (2, d) (for the centre c)."""
-    observed = ~np.isnan(Xc)
+@dataclass
+class ColumnSummary:
+    """What one pass over X tells before a fit (see :func:`column_summary_step`).
+
+    Attributes
+    ----------
+    observed : ndarray of shape (d,)
+        Per column, the weight of its observed entries.
+    sums : ndarray of shape (d,)
+        Per column, the weighted sum of its observed entries.
+    n_missing : int
+        Missing entries.
+    empty_row : int
+        The first row with no observed entry (-1: none).
+    largest : float
+        The largest |x| observed.
+    """
+
+    observed: np.ndarray
+    sums: np.ndarray
+    n_missing: int
+    empty_row: int
+    largest: float
+
+    def __add__(self, other: "ColumnSummary") -> "ColumnSummary":
+        rows = [r for r in (self.empty_row, other.empty_row) if r >= 0]
+        return ColumnSummary(self.observed + other.observed, self.sums + other.sums, self.n_missing + other.n_missing,
+                             min(rows) if rows else -1, max(self.largest, other.largest))
+
+
+def column_summary_step(Xc: np.ndarray, weights: Any, rows: slice) -> ColumnSummary:
+    """A local step: the column sums of the observed entries, the missing
+    pattern and the magnitude of one chunk (a chunk with nothing missing
+    takes no mask)."""
     s = np.ones(Xc.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    return np.stack([s @ observed, s @ np.where(observed, Xc, 0.0)])
+    missing = np.isnan(Xc)
+    n_missing = int(np.count_nonzero(missing))
+    if not n_missing:
+        largest = max(float(Xc.max()), -float(Xc.min())) if Xc.size else 0.0
+        return ColumnSummary(np.full(Xc.shape[1], s.sum()), s @ Xc, 0, -1, largest)
+    observed = ~missing
+    values = np.where(observed, Xc, 0.0)
+    empty = np.flatnonzero(missing.all(axis=1))
+    largest = float(np.abs(values).max())
+    return ColumnSummary(s @ observed, s @ values, n_missing, rows.start + int(empty[0]) if empty.size else -1, largest)
 
 
 def _posteriors(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,36 +130,40 @@ def _posteriors(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, 
     return cov, mean, log_det
 
 
-def z_posterior(Xc: np.ndarray, center: np.ndarray, tau: float, loadings: np.ndarray,
-                second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def z_posterior(Xc: np.ndarray, center: np.ndarray, tau: np.ndarray, loadings: np.ndarray,
+                cov_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """q(z_n) for the rows of a chunk: (observed mask, x' with 0 where missing,
     Sigma_n (n, q, q) or one shared (q, q) for a chunk with nothing missing,
     m_n (n, q), log |Sigma_n| (n,) or a scalar).
 
-    ``loadings`` (d, q~) are E[w~_j] and ``second`` (d, q~, q~) E[w~_j w~_j^T].
+    ``tau`` (d,) are E[tau_j], ``loadings`` (d, q~) E[w~_j] and ``cov_w``
+    the covariances S_j of q(w~_j), (q~, q~) when shared or (d, q~, q~).
     """
     q = loadings.shape[1] - 1
     observed = ~np.isnan(Xc)
     Xo = np.where(observed, np.asarray(Xc, dtype=np.float64) - center, 0.0)
-    ww, w_mu = second[:, :q, :q], second[:, :q, q]
+    W = loadings[:, :q] * tau[:, None]
     if observed.all():  # one Sigma for the whole chunk: no per-row factorisation
-        cov, _, log_det = _posteriors(np.eye(q) + tau * ww.sum(axis=0), np.zeros(q))
-        mean = tau * (Xo @ loadings[:, :q] - w_mu.sum(axis=0)) @ cov
+        total = moment_sum(loadings, cov_w, tau)  # sum_j E[tau_j] E[w~_j w~_j^T]
+        cov, _, log_det = _posteriors(np.eye(q) + total[:q, :q], np.zeros(q))
+        mean = (Xo @ W - total[:q, q]) @ cov
         return observed, Xo, cov, mean, log_det
+    second = second_moments(loadings, cov_w) * tau[:, None, None]
+    ww, w_mu = np.ascontiguousarray(second[:, :q, :q]).reshape(-1, q * q), second[:, :q, q]
     mask = observed.astype(np.float64)
-    precision = np.eye(q) + tau * (mask @ ww.reshape(ww.shape[0], q * q)).reshape(-1, q, q)
-    linear = tau * (Xo @ loadings[:, :q] - mask @ w_mu)
+    precision = np.eye(q) + (mask @ ww).reshape(-1, q, q)
+    linear = Xo @ W - mask @ w_mu
     cov, mean, log_det = _posteriors(precision, linear)
     return observed, Xo, cov, mean, log_det
 
 
-def row_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: float, loadings: np.ndarray,
-             second: np.ndarray) -> PCAStats:
+def row_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: np.ndarray, loadings: np.ndarray,
+             cov_w: np.ndarray) -> PCAStats:
     """A local step: q(z_n) for each row of the chunk and its weighted statistics."""
     n, d = Xc.shape
     q = loadings.shape[1] - 1
     s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    observed, Xo, cov, mean, log_det = z_posterior(Xc, center, tau, loadings, second)
+    observed, Xo, cov, mean, log_det = z_posterior(Xc, center, tau, loadings, cov_w)
     z1 = np.concatenate([mean, np.ones((n, 1))], axis=1)  # E[z~_n]
     zx = (Xo * s[:, None]).T @ z1
     xx = s @ (Xo * Xo)
@@ -141,23 +187,23 @@ def row_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau:
     return PCAStats(float(s.sum()), zz_obs, zx, xx, trace_zz, log_det_sum)
 
 
-def summary_stats(n_samples: float, total: np.ndarray, second: np.ndarray, tau: float, loadings: np.ndarray,
-                  ww_mu: np.ndarray) -> PCAStats:
+def summary_stats(n_samples: float, total: np.ndarray, second: np.ndarray, tau: np.ndarray, loadings: np.ndarray,
+                  cov_w: np.ndarray) -> PCAStats:
     """The statistics of :func:`row_step` over complete rows, from their
     weighted sums about c: N, t = sum_n s_n x'_n and C = sum_n s_n x'_n x'_n^T.
 
-    All rows share Sigma = (I + E[tau] sum_j E[w_j w_j^T])^{-1}, and
-    m_n = B^T x'_n - b with B = E[tau] E[W] Sigma and b = E[tau] Sigma sum_j E[w_j mu_j],
-    so sum_n s_n m_n = B^T t - N b and
+    All rows share Sigma = (I + sum_j E[tau_j] E[w_j w_j^T])^{-1}, and
+    m_n = B^T x'_n - b with B = diag(E[tau]) E[W] Sigma and
+    b = Sigma sum_j E[tau_j] E[w_j mu_j], so sum_n s_n m_n = B^T t - N b and
     sum_n s_n m_n m_n^T = B^T C B - B^T t b^T - b t^T B + N b b^T.
-    ``ww_mu`` is (sum_j E[w_j w_j^T], sum_j E[w_j mu_j]).
     """
     q = loadings.shape[1] - 1
     d = loadings.shape[0]
-    ww, w_mu = ww_mu
-    cov, _, log_det = _posteriors(np.eye(q) + tau * ww, np.zeros(q))
-    B = tau * loadings[:, :q] @ cov
-    b = tau * cov @ w_mu
+    moments = moment_sum(loadings, cov_w, tau)
+    ww, w_mu = moments[:q, :q], moments[:q, q]
+    cov, _, log_det = _posteriors(np.eye(q) + ww, np.zeros(q))
+    B = (loadings[:, :q] * tau[:, None]) @ cov
+    b = cov @ w_mu
     Bt = B.T @ total
     m_sum = Bt - n_samples * b
     CB = second @ B

@@ -18,7 +18,7 @@ from .._execution import ChunkExecutor, is_dask_array
 from .._validation import (
     FLOAT_DTYPES,
     check_array_param,
-    check_magnitude,
+    check_largest,
     check_option,
     check_random_state_param,
     check_sample_weight,
@@ -29,8 +29,8 @@ from .._validation import (
     unchanged_on_error,
 )
 from ..vi import fit_loop
-from ._model import LOG_2PI, VBPCAModel, second_moments
-from ._stats import column_sums_step, z_posterior
+from ._model import LOG_2PI, VBPCAModel
+from ._stats import ColumnSummary, column_summary_step, z_posterior
 
 __all__ = ["VBPCA", "VBPCAImputer"]
 
@@ -44,8 +44,14 @@ PRUNE_RATIO = 1e-3
 
 
 def _chunk_rows(d: int, q: int) -> int:
+    """Rows per chunk of the per-row local step."""
     per_row = 8 * (3 * d + 2 * (q + 1) ** 2 + 4 * q)
     return int(min(max(CHUNK_BYTES // per_row, 16), 65536))
+
+
+def _gram_rows(d: int) -> int:
+    """Rows per chunk of the passes that only sum over rows (a few d-wide work arrays)."""
+    return int(min(max(CHUNK_BYTES // (8 * 3 * d), 64), 65536))
 
 
 class _BaseVBPCA(TransformerMixin, BaseEstimator):
@@ -55,6 +61,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         self,
         n_components: int | None = None,
         *,
+        noise_type: str = "isotropic",
         missing_values: float = np.nan,
         max_iter: int = 1000,
         tol: float = 1e-4,
@@ -73,6 +80,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         verbose_interval: int = 10,
     ) -> None:
         self.n_components = n_components
+        self.noise_type = noise_type
         self.missing_values = missing_values
         self.max_iter = max_iter
         self.tol = tol
@@ -105,6 +113,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         for name in ("alpha_1", "alpha_2", "lambda_1", "lambda_2", "mean_precision_prior"):
             check_scalar(getattr(self, name), name, numbers.Real, low=0.0, include_low=False)
         check_option(self.init_params, "init_params", ("pca", "random"))
+        check_option(self.noise_type, "noise_type", ("isotropic", "diagonal"))
         check_scalar(self.n_init, "n_init", numbers.Integral, low=1)
         check_random_state_param(self.random_state)
         for name in ("warm_start", "elbo_per_update"):
@@ -136,29 +145,29 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
                     "missing_values=np.nan, or replace the NaN entries."
                 )
             X = np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)
-        check_magnitude(X, X.dtype, allow_nan=True)
         return X
 
     @staticmethod
-    def _check_missing_pattern(X: np.ndarray) -> bool:
-        """Refuse rows or columns with nothing observed; whether nothing is missing."""
-        missing = np.isnan(X)
-        if not missing.any():
-            return True
-        rows = np.flatnonzero(missing.all(axis=1))
-        if rows.size:
+    def _summary(X: np.ndarray, sample_weight: Any, fitting: bool) -> ColumnSummary:
+        """One pass over X: its magnitude checked and, for a fit, its missing
+        pattern (no row and no column entirely missing) and column sums."""
+        summary = ChunkExecutor(_gram_rows(X.shape[1])).map_sum(column_summary_step, X, sample_weight)
+        check_largest(summary.largest, X.shape, X.dtype, 2)
+        if not fitting:
+            return summary
+        if summary.empty_row >= 0:
             raise ValueError(
-                f"{rows.size} row(s) of X have every entry missing (the first is row {rows[0]}): such a row "
-                "carries no information. Drop it before fitting (X[~np.isnan(X).all(axis=1)]); transform "
-                "and impute accept it and return the prior's values."
+                f"Row {summary.empty_row} of X has every entry missing: such a row carries no information. "
+                "Drop such rows before fitting (X[~np.isnan(X).all(axis=1)]); transform and impute accept "
+                "them and return the prior's values."
             )
-        cols = np.flatnonzero(missing.all(axis=0))
-        if cols.size:
+        empty = np.flatnonzero(summary.observed <= 0)
+        if empty.size:
             raise ValueError(
-                f"{cols.size} column(s) of X have every entry missing (the first is column {cols[0]}): "
-                "nothing can be learnt about them. Drop them before fitting."
+                f"Column {empty[0]} of X has no observed entry (or only in rows of zero sample_weight): "
+                f"nothing can be learnt about it ({empty.size} such column(s)). Drop it before fitting."
             )
-        return False
+        return summary
 
     # ------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "_BaseVBPCA":
@@ -185,27 +194,21 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             with checking_parameters_of(self):
                 q = self._check_parameters(X.shape[1])
             if not do_init:
-                check_warm_start(self, {"n_components": q})
+                check_warm_start(self, {"n_components": q, "noise_type": self.noise_type})
             if X.shape[0] < 2:
                 raise ValueError(f"n_samples={X.shape[0]} should be >= 2: a PCA needs at least two rows.")
-            complete = self._check_missing_pattern(X)
             sample_weight = check_sample_weight(sample_weight, X)
-            d = X.shape[1]
-            executor = ChunkExecutor(_chunk_rows(d, q))
-            sums = executor.map_sum(column_sums_step, X, sample_weight)
-            if np.any(sums[0] <= 0):
-                col = int(np.flatnonzero(sums[0] <= 0)[0])
-                raise ValueError(
-                    f"Column {col} of X has no observed entry with a positive sample_weight: nothing can be "
-                    "learnt about it. Drop it, or give weight to a row that observes it."
-                )
-            center = sums[1] / sums[0]
+            summary = self._summary(X, sample_weight, fitting=True)
+            d, complete = X.shape[1], summary.n_missing == 0
+            # Complete data: the only passes are the summaries (long chunks for their products).
+            executor = ChunkExecutor(_gram_rows(d) if complete else _chunk_rows(d, q))
+            center = summary.sums / summary.observed
             mean_prior = center if self.mean_prior is None else check_array_param(
                 self.mean_prior, "mean_prior", (d,), np.float64)
             model = VBPCAModel(
                 center, mean_prior - center, q,
                 (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2, self.mean_precision_prior),
-                complete, self.init_params, self.elbo_per_update,
+                self.noise_type == "diagonal", complete, self.init_params, self.elbo_per_update,
             )
             warm = None if do_init else self._warm_params(center)
             result = fit_loop(
@@ -225,7 +228,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         self.converged_, self.n_iter_ = result.converged, result.n_iter
         self.lower_bound_, self.elbo_ = result.bound, result.tracker
         self._convergence = result.progress
-        self._fitted_structure = {"n_components": q}
+        self._fitted_structure = {"n_components": q, "noise_type": self.noise_type}
         return self
 
     def _warm_params(self, center: np.ndarray) -> dict:
@@ -241,20 +244,20 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         loadings = params["mean"][:, :q]
         u, sv, vt = np.linalg.svd(loadings, full_matrices=False)
         u, vt = svd_flip(u, vt, u_based_decision=True)  # each component's largest entry positive
-        noise = params["tau_rate"] / params["tau_shape"]
+        noise = params["tau_rate"] / params["tau_shape"]  # 1 / E[tau_j]: (1,) or (d,)
         variance = sv**2
-        total = variance.sum() + model.d * noise
+        total = variance.sum() + float(np.broadcast_to(noise, (model.d,)).sum())
         return {
             "components_": u.T.astype(dtype),
             "singular_values_": sv,
             "explained_variance_": variance,
             "explained_variance_ratio_": variance / total,
-            "noise_variance_": float(noise),
+            "noise_variance_": noise.copy() if model.diagonal else float(noise[0]),
             "mean_": (model.center + params["mean"][:, q]).astype(dtype),
             "n_components_": q,
-            "n_effective_components_": int(np.sum(variance > PRUNE_RATIO * noise)),
+            "n_effective_components_": int(np.sum(variance > PRUNE_RATIO * float(np.mean(noise)))),
             "ard_precision_": params["lam_shape"] / params["lam_rate"],
-            "noise_precision_": params["tau_shape"] / params["tau_rate"],
+            "noise_precision_": (1.0 / noise) if model.diagonal else float(1.0 / noise[0]),
             "loadings_": loadings.copy(),
             "_rotation": vt.T,
             "_posterior": {**params, "center": model.center},
@@ -266,20 +269,18 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         posterior means of W, mu and tau, for the marginal likelihood)."""
         p = self._posterior
         center = p["center"]
-        if point:
-            tau = 1.0 / self.noise_variance_
-            second = p["mean"][:, :, None] * p["mean"][:, None, :]
-        else:
-            tau = p["tau_shape"] / p["tau_rate"]
-            second = second_moments(p["mean"], p["cov"])
+        tau = np.broadcast_to(p["tau_shape"] / p["tau_rate"], (X.shape[1],))
+        cov_w = np.zeros_like(p["cov"]) if point else p["cov"]
         rows = _chunk_rows(X.shape[1], p["mean"].shape[1] - 1)
         for lo in range(0, X.shape[0], rows):
             Xc = X[lo: lo + rows]
-            yield Xc, z_posterior(Xc, center, tau, p["mean"], second)
+            yield Xc, z_posterior(Xc, center, tau, p["mean"], cov_w)
 
     def _checked(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        return self._validate(X, reset=False)
+        X = self._validate(X, reset=False)
+        self._summary(X, None, fitting=False)
+        return X
 
     def _transform_z(self, X: Any) -> np.ndarray:
         X = self._checked(X)
@@ -311,7 +312,8 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         """
         X = self._checked(X)
         p = self._posterior
-        mean, second = p["mean"], second_moments(p["mean"], p["cov"])
+        mean, cov_w = p["mean"], p["cov"]
+        noise = np.broadcast_to(p["tau_rate"] / p["tau_shape"], (X.shape[1],))  # 1 / E[tau_j]
         q = mean.shape[1] - 1
         out, std = X.copy(), np.zeros(X.shape, dtype=X.dtype) if return_std else None
         lo = 0
@@ -324,10 +326,13 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             pred = p["center"] + z1 @ mean.T
             out[rows] = np.where(observed, Xc, pred)
             if return_std:
-                ezz = np.zeros((z1.shape[0], q + 1, q + 1))
-                ezz[:] = z1[:, :, None] * z1[:, None, :]
+                # Var[w~_j^T z~_n] = tr(S_j E[z~ z~^T]) + m_j^T Sigma_n m_j (only z_n is random in z~_n).
+                ezz = z1[:, :, None] * z1[:, None, :]
                 ezz[:, :q, :q] += cov
-                var = np.einsum("nab,dab->nd", ezz, second) - (z1 @ mean.T) ** 2 + 1.0 / self.noise_precision_
+                spread = (np.einsum("nab,ab->n", ezz, cov_w)[:, None] if cov_w.ndim == 2
+                          else np.einsum("nab,dab->nd", ezz, cov_w))
+                W = mean[:, :q]
+                var = spread + np.einsum("dk,nkl,dl->nd", W, cov, W) + noise
                 std[rows] = np.where(observed, 0.0, np.sqrt(np.maximum(var, 0.0)))
         return (out, std) if return_std else out
 
@@ -349,13 +354,15 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         X = self._checked(X)
-        noise, out = self.noise_variance_, []
-        loadings = self._posterior["mean"]
+        p, out = self._posterior, []
+        noise = np.broadcast_to(p["tau_rate"] / p["tau_shape"], (X.shape[1],))
+        loadings = p["mean"]
         for _, (observed, Xo, cov, zmean, log_det) in self._z_posteriors(X, point=True):
-            n_obs = observed.sum(axis=1)
             resid = np.where(observed, Xo - loadings[:, -1], 0.0)
-            quad = ((resid * resid).sum(axis=1) - np.einsum("nd,nd->n", resid, zmean @ loadings[:, :-1].T)) / noise
-            out.append(-0.5 * (n_obs * (LOG_2PI + math.log(noise)) - log_det + quad))
+            scaled = resid / noise  # Psi^{-1} r
+            quad = np.einsum("nd,nd->n", scaled, resid - zmean @ loadings[:, :-1].T)
+            log_det_c = observed @ (LOG_2PI + np.log(noise)) - log_det  # log |2 pi C_OO|
+            out.append(-0.5 * (log_det_c + quad))
         return np.concatenate(out) if out else np.zeros(0)
 
     def score(self, X: Any, y: Any = None) -> float:

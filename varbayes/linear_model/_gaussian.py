@@ -29,8 +29,8 @@ def _half(D: int) -> int:
     return D // 2 if D >= 8 else 0
 
 
-def weighted_gram(X: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """X^T diag(c) X, shape (D, D), in 3/4 of a GEMM's multiply-adds.
+def weighted_gram(X: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+    """X^T diag(c) X (X^T X when c is None), shape (D, D), in 3/4 of a GEMM's multiply-adds.
 
     The result is symmetric: with X = [X_1, X_2] split at D/2, the leading
     block rows (X_1 c)^T X and the trailing block (X_2 c)^T X_2 give it all.
@@ -38,10 +38,10 @@ def weighted_gram(X: np.ndarray, c: np.ndarray) -> np.ndarray:
     D = X.shape[1]
     h = _half(D)
     if not h:
-        return (X * c[:, None]).T @ X
+        return (X if c is None else X * c[:, None]).T @ X
     out = np.empty((D, D))
-    out[:h] = (X[:, :h] * c[:, None]).T @ X
-    out[h:, h:] = (X[:, h:] * c[:, None]).T @ X[:, h:]
+    out[:h] = (X[:, :h] if c is None else X[:, :h] * c[:, None]).T @ X
+    out[h:, h:] = (X[:, h:] if c is None else X[:, h:] * c[:, None]).T @ X[:, h:]
     out[h:, :h] = out[:h, h:].T
     return out
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ._gaussian import weighted_gram
+
 __all__ = ["RegressionStats", "regression_stats"]
 
 
@@ -45,9 +47,10 @@ class RegressionStats:
 def _sums_step(Zc: Any, weights: Any, rows: slice, center: np.ndarray) -> RegressionStats:
     """A local step: the weighted sums of one chunk of z = (x, y) about ``center``."""
     D = np.asarray(Zc, dtype=np.float64) - center
-    s = np.ones(D.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    Ds = D * s[:, None]
-    return RegressionStats(float(s.sum()), Ds.sum(axis=0), Ds.T @ D)
+    if weights is None:
+        return RegressionStats(float(D.shape[0]), D.sum(axis=0), weighted_gram(D))
+    s = np.asarray(weights, dtype=np.float64)
+    return RegressionStats(float(s.sum()), s @ D, weighted_gram(D, s))
 
 
 def regression_stats(executor: Any, Z: Any, sample_weight: Any, centered: bool) -> tuple[RegressionStats, np.ndarray]:
