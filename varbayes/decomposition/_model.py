@@ -128,7 +128,7 @@ class VBPCAModel(ConjugateModel):
             spectrum = np.zeros(d)
             spectrum[: sv.size] = sv**2 / take
             total = max(spectrum.mean(), np.finfo(float).tiny)
-            noise = max(spectrum[q:].mean() if q < d else spectrum[-1], 1e-6 * total)
+            noise = max(float(np.median(spectrum)), 1e-6 * total)  # the bulk of the spectrum: noise
             directions = np.zeros((d, q))
             k = min(q, vt.shape[0])
             directions[:, :k] = vt[:k].T
