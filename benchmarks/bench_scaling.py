@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench_mixture import make_data, make_models, timed_fit

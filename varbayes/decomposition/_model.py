@@ -132,7 +132,10 @@ class VBPCAModel(ConjugateModel):
             directions = np.zeros((d, q))
             k = min(q, vt.shape[0])
             directions[:, :k] = vt[:k].T
-            scale = np.sqrt(np.maximum(spectrum[:q] - noise, 1e-3 * noise))
+            # Eigenvalues below the Marchenko-Pastur edge of the noise are what the noise alone
+            # gives a sample of this size: their columns start (almost) pruned.
+            edge = noise * (1.0 + math.sqrt(d / take)) ** 2
+            scale = np.sqrt(np.where(spectrum[:q] > edge, spectrum[:q] - noise, 1e-6 * noise))
             loadings = directions * scale
         else:
             X_var = executor.map_sum(_sums_step, X, sample_weight, self.center) if self.complete else None

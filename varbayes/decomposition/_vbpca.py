@@ -64,7 +64,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         noise_type: str = "isotropic",
         missing_values: float = np.nan,
         max_iter: int = 1000,
-        tol: float = 1e-4,
+        tol: float = 1e-3,
         alpha_1: float = 1e-6,
         alpha_2: float = 1e-6,
         lambda_1: float = 1e-6,
@@ -409,7 +409,7 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
         The placeholder of a missing entry (as scikit-learn's imputers).
     max_iter : int, default=1000
         Maximum number of coordinate-ascent sweeps.
-    tol : float, default=1e-4
+    tol : float, default=1e-3
         Convergence: the last sweep's gain of the bound is at most ``tol``
         times the gain since the first sweep.
     alpha_1, alpha_2 : float, default=1e-6
