@@ -49,7 +49,7 @@ def test_api_templates_exist_where_sphinx_looks_for_them():
 def test_benchmarks_page_includes_the_readme_markers():
     page = (ROOT / "docs" / "benchmarks.md").read_text()
     readme = (ROOT / "README.md").read_text()
-    for name in ("context", "gmm", "bgmm", "mixture-notes", "scaling", "online", "memmap", "dask", "linear", "vae"):
+    for name in ("context", "gmm", "bgmm", "mixture-notes", "scaling", "online", "memmap", "dask", "linear", "pca", "vae"):
         assert f":start-after: <!-- bench-{name}-start -->" in page
         assert f":end-before: <!-- bench-{name}-end -->" in page
         assert f"<!-- bench-{name}-start -->" in readme and f"<!-- bench-{name}-end -->" in readme

@@ -24,7 +24,7 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 def check_data(
     estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int = 1, dtype: Any = None, power: int = 2,
-    persist: bool = False,
+    persist: bool = False, allow_nan: bool = False,
 ) -> Any:
     """Validate ``X`` as a 2-D finite float array, keeping float32 as float32.
 
@@ -39,10 +39,14 @@ def check_data(
 
     A ``dask.array`` is checked by :func:`_check_dask_data` (``persist``:
     whether a fit will pass over it many times).
+
+    With ``allow_nan`` (a model of missing values), NaN entries pass and only
+    infinity is refused; the magnitude is then left to the caller, whose
+    first pass over X takes the largest observed value.
     """
     if is_dask_array(X):
         return _check_dask_data(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples,
-                                dtype=dtype, power=power, persist=persist)
+                                dtype=dtype, power=power, persist=persist, allow_nan=allow_nan)
     if isinstance(X, np.ma.MaskedArray):
         raise ValueError(
             "X is a masked array: its mask would be ignored, and the masked values "
@@ -56,9 +60,13 @@ def check_data(
             reset=reset,
             dtype=list(FLOAT_DTYPES),
             ensure_min_samples=ensure_min_samples,
+            ensure_all_finite="allow-nan" if allow_nan else True,
         )
-        check_magnitude(X, X.dtype if dtype is None else dtype, power)
+        if not allow_nan:
+            check_magnitude(X, X.dtype if dtype is None else dtype, power)
         return X
+    if allow_nan:
+        raise TypeError(f"{type(estimator).__name__} does not take CuPy arrays yet: pass X.get() (a NumPy array).")
     xp = get_backend("auto", X).xp  # CuPy, known only to the backend
     X = _check_shape_and_dtype(estimator, X, ensure_min_samples)
     if not bool(xp.isfinite(X).all()):
@@ -104,7 +112,8 @@ def _check_features(estimator: Any, X: Any, reset: bool) -> None:
 
 
 def _check_dask_data(
-    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int, dtype: Any, power: int, persist: bool
+    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int, dtype: Any, power: int, persist: bool,
+    allow_nan: bool = False,
 ) -> Any:
     """Validate a ``dask.array`` without gathering it.
 
@@ -129,8 +138,12 @@ def _check_dask_data(
     if 0 in X.chunks[0]:  # empty blocks (after a boolean mask): nothing to reduce or fit
         X = X.rechunk({0: tuple(c for c in X.chunks[0] if c)})
     if not persist:
-        return X.map_blocks(_finite_block, dtype=X.dtype)
+        return X.map_blocks(_no_inf_block if allow_nan else _finite_block, dtype=X.dtype)
     X = persist_on_cluster(X)
+    if allow_nan:  # the caller's first pass takes the magnitude
+        if bool(compute(da.isinf(X).any())[0]):
+            raise ValueError("Input X contains infinity.")
+        return X
     finite, largest, smallest = compute(da.isfinite(X).all(), X.max(), X.min())
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
@@ -142,6 +155,13 @@ def _finite_block(block: Any) -> Any:
     """A prediction's lazy check of one block."""
     if not np.isfinite(block).all():
         raise ValueError("Input X contains NaN or infinity.")
+    return block
+
+
+def _no_inf_block(block: Any) -> Any:
+    """A prediction's lazy check of one block that may hold missing values (NaN)."""
+    if np.isinf(block).any():
+        raise ValueError("Input X contains infinity.")
     return block
 
 

@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -275,6 +276,13 @@ def test_imputer_in_a_pipeline_and_pickled():
     clone = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(clone.predict(Xm), pipe.predict(Xm))
     assert pipe[0].get_feature_names_out([f"f{i}" for i in range(6)]).tolist() == [f"f{i}" for i in range(6)]
+
+
+def test_grid_search_over_the_dimension_by_held_out_likelihood():
+    X, _ = _low_rank(n=300, d=8, rank=2, seed=12)
+    search = GridSearchCV(VBPCA(), {"n_components": [1, 2, 4], "noise_type": ["isotropic", "diagonal"]}, cv=3).fit(X)
+    assert search.best_params_["n_components"] >= 2
+    assert np.isfinite(search.best_score_)
 
 
 @parametrize_with_checks([VBPCA(n_components=1), VBPCA(n_components=1, noise_type="diagonal"),

@@ -12,12 +12,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import svd_flip
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .._execution import ChunkExecutor, is_dask_array
+from .._execution import get_executor, is_dask_array, persist
 from .._validation import (
-    FLOAT_DTYPES,
     check_array_param,
+    check_data,
     check_largest,
     check_option,
     check_random_state_param,
@@ -29,8 +29,9 @@ from .._validation import (
     unchanged_on_error,
 )
 from ..vi import fit_loop
-from ._model import LOG_2PI, VBPCAModel
-from ._stats import ColumnSummary, column_summary_step, z_posterior
+from ._model import VBPCAModel
+from ._predict import impute_step, score_step, transform_step
+from ._stats import ColumnSummary, column_summary_step
 
 __all__ = ["VBPCA", "VBPCAImputer"]
 
@@ -52,6 +53,16 @@ def _chunk_rows(d: int, q: int) -> int:
 def _gram_rows(d: int) -> int:
     """Rows per chunk of the passes that only sum over rows (a few d-wide work arrays)."""
     return int(min(max(CHUNK_BYTES // (8 * 3 * d), 64), 65536))
+
+
+def _as_nan(block: np.ndarray, missing_values: float) -> np.ndarray:
+    """A block with its ``missing_values`` placeholders as NaN (NaN already there is refused)."""
+    if np.isnan(block).any():
+        raise ValueError(
+            f"X contains NaN, but missing_values={missing_values!r}: pass missing_values=np.nan, "
+            "or replace the NaN entries."
+        )
+    return np.where(block == missing_values, np.nan, block).astype(block.dtype, copy=False)
 
 
 class _BaseVBPCA(TransformerMixin, BaseEstimator):
@@ -99,15 +110,21 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
 
     # ------------------------------------------------------------ validation
-    def _check_parameters(self, n_features: int) -> int:
-        """Validate the constructor parameters; the number of components q."""
+    def _n_components(self, n_features: int) -> int:
+        """q for data of ``n_features`` columns."""
+        if self.n_components is None:
+            return max(n_features - 1, 1)
+        if self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most n_features={n_features}: "
+                f"pass n_components <= {n_features}, or None (n_features - 1; ARD prunes what the data do not need)."
+            )
+        return int(self.n_components)
+
+    def _check_parameters(self) -> None:
+        """Validate the constructor parameters."""
         if self.n_components is not None:
             check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
-            if self.n_components > n_features:
-                raise ValueError(
-                    f"n_components={self.n_components} must be at most n_features={n_features}: "
-                    f"pass n_components <= {n_features}, or None (n_features - 1; ARD prunes what the data do not need)."
-                )
         check_scalar(self.max_iter, "max_iter", numbers.Integral, low=0)
         check_scalar(self.tol, "tol", numbers.Real, low=0.0)
         for name in ("alpha_1", "alpha_2", "lambda_1", "lambda_2", "mean_precision_prior"):
@@ -123,35 +140,26 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         mv = self.missing_values
         if not isinstance(mv, numbers.Real) or isinstance(mv, bool) or np.isinf(mv):
             raise ValueError(f"missing_values must be np.nan or a finite number, got {mv!r}.")
-        return int(self.n_components) if self.n_components is not None else max(n_features - 1, 1)
 
-    def _validate(self, X: Any, reset: bool) -> np.ndarray:
-        """X as a float array with NaN where an entry is missing (a copy when
-        ``missing_values`` is a number); infinity is refused."""
-        if is_dask_array(X):
-            raise TypeError(
-                f"{type(self).__name__} does not take Dask arrays yet: compute X (X.compute()) "
-                "or fit on a sample that fits in memory."
-            )
+    def _validate(self, X: Any, reset: bool, fitting: bool = False) -> Any:
+        """X as a float array (NumPy, or Dask: persisted for a fit, lazy
+        otherwise) with NaN where an entry is missing; infinity is refused."""
         if isinstance(X, np.ma.MaskedArray):
             X = X.filled(np.nan) if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64).filled(np.nan)
-        nan_marker = isinstance(self.missing_values, numbers.Real) and math.isnan(self.missing_values)
-        X = validate_data(self, X, reset=reset, dtype=list(FLOAT_DTYPES), ensure_all_finite="allow-nan",
-                          ensure_min_samples=1)
-        if not nan_marker:
-            if np.isnan(X).any():
-                raise ValueError(
-                    f"X contains NaN, but missing_values={self.missing_values!r}: pass "
-                    "missing_values=np.nan, or replace the NaN entries."
-                )
-            X = np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)
-        return X
+        X = check_data(self, X, reset=reset, persist=fitting, allow_nan=True)
+        mv = self.missing_values
+        if isinstance(mv, numbers.Real) and math.isnan(mv):
+            return X
+        if not is_dask_array(X):
+            return _as_nan(X, mv)
+        X = X.map_blocks(_as_nan, mv, dtype=X.dtype)
+        return persist(X) if fitting else X
 
     @staticmethod
-    def _summary(X: np.ndarray, sample_weight: Any, fitting: bool) -> ColumnSummary:
+    def _summary(X: Any, sample_weight: Any, fitting: bool) -> ColumnSummary:
         """One pass over X: its magnitude checked and, for a fit, its missing
         pattern (no row and no column entirely missing) and column sums."""
-        summary = ChunkExecutor(_gram_rows(X.shape[1])).map_sum(column_summary_step, X, sample_weight)
+        summary = get_executor(X, _gram_rows(X.shape[1])).map_sum(column_summary_step, X, sample_weight)
         check_largest(summary.largest, X.shape, X.dtype, 2)
         if not fitting:
             return summary
@@ -190,9 +198,10 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         """
         with unchanged_on_error(self):
             do_init = not (self.warm_start and hasattr(self, "converged_"))
-            X = self._validate(X, reset=do_init)
             with checking_parameters_of(self):
-                q = self._check_parameters(X.shape[1])
+                self._check_parameters()
+            X = self._validate(X, reset=do_init, fitting=True)
+            q = self._n_components(X.shape[1])
             if not do_init:
                 check_warm_start(self, {"n_components": q, "noise_type": self.noise_type})
             if X.shape[0] < 2:
@@ -201,7 +210,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             summary = self._summary(X, sample_weight, fitting=True)
             d, complete = X.shape[1], summary.n_missing == 0
             # Complete data: the only passes are the summaries (long chunks for their products).
-            executor = ChunkExecutor(_gram_rows(d) if complete else _chunk_rows(d, q))
+            executor = get_executor(X, _gram_rows(d) if complete else _chunk_rows(d, q))
             center = summary.sums / summary.observed
             mean_prior = center if self.mean_prior is None else check_array_param(
                 self.mean_prior, "mean_prior", (d,), np.float64)
@@ -263,30 +272,26 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             "_posterior": {**params, "center": model.center},
         }
 
-    # ------------------------------------------------------------ the local posteriors
-    def _z_posteriors(self, X: np.ndarray, point: bool = False) -> Any:
-        """Per chunk of rows: q(z_n) under the fitted posterior (``point``: under the
-        posterior means of W, mu and tau, for the marginal likelihood)."""
+    # ------------------------------------------------------------ per-row outputs
+    def _map(self, step: Any, X: Any, *broadcast: Any, width: int | None = None) -> Any:
+        """``step`` over the rows of a validated X by the executor: NumPy, or a lazy Dask array."""
         p = self._posterior
-        center = p["center"]
         tau = np.broadcast_to(p["tau_shape"] / p["tau_rate"], (X.shape[1],))
-        cov_w = np.zeros_like(p["cov"]) if point else p["cov"]
-        rows = _chunk_rows(X.shape[1], p["mean"].shape[1] - 1)
-        for lo in range(0, X.shape[0], rows):
-            Xc = X[lo: lo + rows]
-            yield Xc, z_posterior(Xc, center, tau, p["mean"], cov_w)
+        out = None if width is None else np.zeros((0, width))
+        executor = get_executor(X, _chunk_rows(X.shape[1], self.n_components_))
+        return executor.map_concat(step, np, X, p["center"], tau, p["mean"], *broadcast, out=out)
 
-    def _checked(self, X: Any) -> np.ndarray:
+    def _checked(self, X: Any) -> Any:
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        self._summary(X, None, fitting=False)
+        if not is_dask_array(X):  # (a Dask array's blocks are checked as they are computed)
+            self._summary(X, None, fitting=False)
         return X
 
-    def _transform_z(self, X: Any) -> np.ndarray:
+    def _transform_z(self, X: Any) -> Any:
         X = self._checked(X)
-        parts = [post[3] for _, post in self._z_posteriors(X)]
-        means = np.concatenate(parts) if parts else np.zeros((0, self.n_components_))
-        return (means @ self._rotation).astype(X.dtype, copy=False)
+        Z = self._map(transform_step, X, self._posterior["cov"], self._rotation, width=self.n_components_)
+        return Z.astype(X.dtype, copy=False)
 
     def impute(self, X: Any, return_std: bool = False) -> Any:
         """X with each missing entry replaced by its posterior mean E[w_j^T z_n + mu_j].
@@ -297,12 +302,13 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            NumPy, or a Dask array (the result is then a lazy Dask array).
         return_std : bool, default=False
             Also return, per entry, the standard deviation of the missing
-            value's posterior predictive: sqrt(Var_q[w~_j^T z~_n] + E[1 / tau]),
-            with Var_q[w~^T z~] = tr(E[w~ w~^T] E[z~ z~^T]) - (E[w~]^T E[z~])^2
-            (uncertainty of the loadings, the mean, the latent variables and
-            the noise); 0 for observed entries.
+            value's posterior predictive, sqrt(Var_q[w~_j^T z~_n] + 1 / E[tau_j])
+            with Var_q[w~_j^T z~_n] = tr(S_j E[z~_n z~_n^T]) + E[w_j]^T Sigma_n E[w_j]
+            (the uncertainty of the loadings, the mean, the latent variables
+            and the noise); 0 for observed entries.
 
         Returns
         -------
@@ -311,39 +317,20 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             Only with ``return_std=True``.
         """
         X = self._checked(X)
-        p = self._posterior
-        mean, cov_w = p["mean"], p["cov"]
-        noise = np.broadcast_to(p["tau_rate"] / p["tau_shape"], (X.shape[1],))  # 1 / E[tau_j]
-        q = mean.shape[1] - 1
-        out, std = X.copy(), np.zeros(X.shape, dtype=X.dtype) if return_std else None
-        lo = 0
-        for Xc, (observed, _, cov, zmean, _) in self._z_posteriors(X):
-            rows = slice(lo, lo + Xc.shape[0])
-            lo += Xc.shape[0]
-            if observed.all():
-                continue
-            z1 = np.concatenate([zmean, np.ones((zmean.shape[0], 1))], axis=1)
-            pred = p["center"] + z1 @ mean.T
-            out[rows] = np.where(observed, Xc, pred)
-            if return_std:
-                # Var[w~_j^T z~_n] = tr(S_j E[z~ z~^T]) + m_j^T Sigma_n m_j (only z_n is random in z~_n).
-                ezz = z1[:, :, None] * z1[:, None, :]
-                ezz[:, :q, :q] += cov
-                spread = (np.einsum("nab,ab->n", ezz, cov_w)[:, None] if cov_w.ndim == 2
-                          else np.einsum("nab,dab->nd", ezz, cov_w))
-                W = mean[:, :q]
-                var = spread + np.einsum("dk,nkl,dl->nd", W, cov, W) + noise
-                std[rows] = np.where(observed, 0.0, np.sqrt(np.maximum(var, 0.0)))
-        return (out, std) if return_std else out
+        d = X.shape[1]
+        out = self._map(impute_step, X, self._posterior["cov"], bool(return_std),
+                        width=2 * d if return_std else d).astype(X.dtype, copy=False)
+        return (out[:, :d], out[:, d:]) if return_std else out
 
-    def score_samples(self, X: Any) -> np.ndarray:
+    def score_samples(self, X: Any) -> Any:
         """Log-likelihood of each row's observed entries under the posterior-mean parameters.
 
-        log N(x_O | mu_O, W_O W_O^T + sigma^2 I), with W, mu the posterior
-        means and sigma^2 = ``noise_variance_`` (the probabilistic PCA
-        density, as scikit-learn's ``PCA.score_samples``), marginalising the
-        missing entries: computed through the Woodbury identity from q(z_n)
-        under those parameters, O(|O_n| q^2) per row.
+        log N(x_O | mu_O, W_O W_O^T + Psi_OO), with W, mu the posterior means
+        and Psi the noise variances (``noise_variance_``): the probabilistic
+        PCA density (as scikit-learn's ``PCA.score_samples``, here with the
+        missing entries marginalised), computed through the Woodbury
+        identity from q(z_n) under those parameters, O(|O_n| q^2) per row.
+        (The bound itself is ``lower_bound_``.)
 
         Parameters
         ----------
@@ -353,17 +340,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        X = self._checked(X)
-        p, out = self._posterior, []
-        noise = np.broadcast_to(p["tau_rate"] / p["tau_shape"], (X.shape[1],))
-        loadings = p["mean"]
-        for _, (observed, Xo, cov, zmean, log_det) in self._z_posteriors(X, point=True):
-            resid = np.where(observed, Xo - loadings[:, -1], 0.0)
-            scaled = resid / noise  # Psi^{-1} r
-            quad = np.einsum("nd,nd->n", scaled, resid - zmean @ loadings[:, :-1].T)
-            log_det_c = observed @ (LOG_2PI + np.log(noise)) - log_det  # log |2 pi C_OO|
-            out.append(-0.5 * (log_det_c + quad))
-        return np.concatenate(out) if out else np.zeros(0)
+        return self._map(score_step, self._checked(X))
 
     def score(self, X: Any, y: Any = None) -> float:
         """The average of :meth:`score_samples` over the rows of X."""
