@@ -329,7 +329,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         and Psi the noise variances (``noise_variance_``): the probabilistic
         PCA density (as scikit-learn's ``PCA.score_samples``, here with the
         missing entries marginalised), computed through the Woodbury
-        identity from q(z_n) under those parameters, O(|O_n| q^2) per row.
+        identity from q(z_n) under those parameters, O(q^2) per observed entry.
         (The bound itself is ``lower_bound_``.)
 
         Parameters
@@ -382,6 +382,10 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
     n_components : int, default=None
         q, the number of columns of W; None: n_features - 1.  ARD prunes the
         columns the data do not need, so q is an upper bound on the dimension.
+    noise_type : {'isotropic', 'diagonal'}, default='isotropic'
+        One noise precision tau shared by all columns (Bishop's model), or one
+        per column tau_j (the noise of factor analysis), which suits features
+        on different scales and is usually the better imputer.
     missing_values : float, default=np.nan
         The placeholder of a missing entry (as scikit-learn's imputers).
     max_iter : int, default=1000
@@ -424,12 +428,13 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
         The singular values s_k of E[W].
     explained_variance_ : ndarray of shape (n_components,)
         s_k^2: the variance the model's low-rank part carries along each
-        component (the covariance of x is W W^T + noise_variance_ I; a
+        component (the covariance of x is W W^T + Psi, Psi the noise; a
         pruned component carries none).
     explained_variance_ratio_ : ndarray of shape (n_components,)
-        s_k^2 / (sum_k s_k^2 + n_features * noise_variance_).
-    noise_variance_ : float
-        1 / E[tau].
+        s_k^2 / (sum_k s_k^2 + tr Psi).
+    noise_variance_ : float or ndarray of shape (n_features,)
+        1 / E[tau], the noise variance: one (isotropic) or one per column
+        (``noise_type='diagonal'``).
     mean_ : ndarray of shape (n_features,)
         E[mu].
     n_components_ : int
@@ -438,8 +443,8 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
         those ARD did not prune.
     ard_precision_ : ndarray of shape (n_components,)
         E[lambda_k], in the basis of ``loadings_``.
-    noise_precision_ : float
-        E[tau].
+    noise_precision_ : float or ndarray of shape (n_features,)
+        E[tau] (per column with ``noise_type='diagonal'``).
     loadings_ : ndarray of shape (n_features, n_components)
         E[W] in the model's own basis (columns pruned by ARD are near 0).
     lower_bound_ : float
