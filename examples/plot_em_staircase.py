@@ -39,28 +39,29 @@ assert np.isclose(gm.lower_bound_, gm.score(X))
 # ---------------------------------------------
 # Left: the bound after every E- and M-step.  Right: how much each half-step
 # raised it.  Both kinds of step contribute, and none is negative.
-fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 tracker.plot(ax=ax0, label="ELBO")
 ax0.set_title("ELBO after each E- and M-step")
 
-n_show = 40
-x = np.arange(len(tracker))
+# The first iterations, magnified: E-steps at whole iterations, M-steps half way.
 ax0_in = ax0.inset_axes([0.45, 0.12, 0.5, 0.45])
-ax0_in.step(x[:n_show], tracker.values[:n_show], where="post", color="C0")
-ax0_in.plot(x[:n_show], tracker.values[:n_show], "o", ms=3, color="C0")
-ax0_in.set_title("first steps", fontsize="small")
+tracker.plot(ax=ax0_in, step_legend=False)
+ax0_in.set_xlim(0, 20)
+ax0_in.set_ylim(tracker.values[2] - 0.02, tracker.values[40] + 0.02)
+ax0_in.set(xlabel="", ylabel="", title="first 20 iterations")
+ax0_in.get_legend().remove()
 ax0_in.tick_params(labelsize="x-small")
 
+x, unit = tracker.positions()
 gains = np.diff(tracker.values)
 steps = np.asarray(tracker.steps[1:])
-colors = np.where(steps == "M", "C1", "C2")
-ax1.bar(x[1:], gains, color=colors)
+colors = np.where(steps == "M", "C2", "C1")
+ax1.bar(x[1:], gains, width=0.4, color=colors)
 ax1.set_yscale("symlog", linthresh=1e-6)
 ax1.axhline(0, color="k", lw=0.8)
-ax1.set_xlabel("record")
+ax1.set_xlabel(unit)
 ax1.set_ylabel("gain (nats per sample)")
-ax1.set_title("gain of each half-step (orange: M-step, green: E-step)")
-fig.tight_layout()
+ax1.set_title("gain of each half-step (green: M-step, orange: E-step)")
 
 # %%
 # After each E-step the bound is the log-likelihood

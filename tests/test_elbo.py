@@ -51,8 +51,9 @@ def test_stochastic_tracker_never_warns():
         t.record(-100.0)
 
 
-def test_plot_returns_axes_with_curves():
+def test_plot_returns_axes_with_curves_and_the_terms_on_their_own_panel():
     import matplotlib.pyplot as plt
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     t = ELBOTracker(monotone=False, name="run")
     rng = np.random.default_rng(0)
@@ -60,8 +61,62 @@ def test_plot_returns_axes_with_curves():
         t.record(-10 + np.log1p(i) + rng.normal(scale=0.1), "epoch", {"kl": 1.0})
     ax = t.plot(terms=True)
     labels = [line.get_label() for line in ax.get_lines()]
-    assert "run (raw)" in labels and "run (smoothed)" in labels and "kl" in labels
-    assert ax.get_ylabel().startswith("ELBO")
+    assert "run (raw)" in labels and "run (smoothed)" in labels and "kl" not in labels
+    assert ax.get_ylabel() == "ELBO (nats per sample)" and ax.get_xlabel() == "epoch"
+    fig = ax.figure
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)  # savefig keeps the labels
+    (term_ax,) = [a for a in fig.axes if a is not ax]
+    assert [line.get_label() for line in term_ax.get_lines()] == ["kl"]
+    assert term_ax.get_ylabel().startswith("term") and "ELBO" not in term_ax.get_ylabel()
+    assert term_ax.get_legend().get_bbox_to_anchor().x0 > term_ax.get_window_extent().x1 - 1  # beside, not over
+    plt.close("all")
+
+
+def _em_tracker(values):
+    t = ELBOTracker(monotone=True)
+    for i, v in enumerate(values):
+        t.record(v, "E" if i % 2 == 0 else "M")
+    return t
+
+
+def test_em_plot_is_a_staircase_in_iterations_with_e_and_m_marked_apart():
+    import matplotlib.pyplot as plt
+
+    t = _em_tracker([-20.0, -15.0, -14.0, -13.5, -13.4])
+    np.testing.assert_array_equal(t.positions()[0], [0.0, 0.5, 1.0, 1.5, 2.0])
+    ax = t.plot(label="EM")
+    assert ax.get_xlabel() == "iteration"
+    curve, e, m = ax.get_lines()[:3]
+    assert curve.get_drawstyle() == "steps-post"
+    np.testing.assert_array_equal(curve.get_xdata(), [0.0, 0.5, 1.0, 1.5, 2.0])
+    assert (e.get_label(), m.get_label()) == ("after E", "after M")
+    np.testing.assert_array_equal(e.get_xdata(), [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(m.get_xdata(), [0.5, 1.5])
+    assert e.get_marker() != m.get_marker() and e.get_color() != m.get_color()
+    plt.close("all")
+
+
+def test_cavi_updates_share_their_iteration_and_an_unfinished_one_keeps_the_spacing():
+    t = ELBOTracker(monotone=True)
+    for step in ["q(Z)", "a", "b", "q(Z)", "a", "b", "q(Z)", "a"]:
+        t.record(0.0, step)
+    np.testing.assert_allclose(t.positions()[0], [0, 1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2, 7 / 3])
+    assert t.positions()[1] == "iteration"
+
+
+def test_a_first_record_far_below_the_rest_does_not_flatten_the_curve():
+    import matplotlib.pyplot as plt
+
+    t = _em_tracker([-6.7e6, -20.0, -15.0, -14.5, -14.2, -14.1, -14.05])
+    ax = t.plot()
+    low, high = ax.get_ylim()
+    assert -30 < low < -20 and -14.05 < high < -13
+    notes = [c.get_text() for c in ax.texts]
+    assert notes == ["-6.7e+06 (off scale)"]
+    ax = t.plot(ylim=None)
+    assert ax.get_ylim()[0] < -6e6
+    ax = t.plot(start=1)
+    assert ax.get_lines()[0].get_xdata()[0] == 0.5 and not ax.texts
     plt.close("all")
 
 
@@ -82,12 +137,31 @@ def test_plot_elbo_side_by_side_from_estimators_and_trackers():
     assert "after E" in [t.get_text() for t in single.get_legend().get_texts()]
     ydata = [line.get_ydata() for line in ax.get_lines() if line.get_label() == "full"][0]
     np.testing.assert_array_equal(ydata, a.elbo_.values)
+    assert ax.get_xlabel() == "iteration"
     with pytest.raises(ValueError, match="labels"):
         plot_elbo(a, b, labels=["only one"])
     with pytest.raises(TypeError, match="fit the estimator first"):
         plot_elbo(GaussianMixture())
     with pytest.raises(ValueError, match="at least one"):
         plot_elbo()
+    plt.close("all")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_plot_elbo_gives_each_kind_of_run_its_own_panel():
+    import matplotlib.pyplot as plt
+
+    from varbayes import VAE
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    em = GaussianMixture(2, random_state=0, max_iter=5, tol=0.0).fit(X)
+    vae = VAE(1, hidden_layer_sizes=(4,), max_iter=4, random_state=0).fit(X)
+    axes = plot_elbo(em, vae, labels=["em", "vae"])
+    assert [a.get_xlabel() for a in axes] == ["iteration", "epoch"]
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["em"]
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["vae"]
+    with pytest.raises(ValueError, match="one x-axis each"):
+        plot_elbo(em, vae, ax=axes[0])
     plt.close("all")
 
 

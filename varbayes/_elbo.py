@@ -228,6 +228,39 @@ class ELBOTracker:
         return not self.decreases(tol)
 
     # -- plotting -----------------------------------------------------------
+    def positions(self) -> tuple[np.ndarray, str]:
+        """Where each record sits on the x-axis, and the axis's unit.
+
+        A run records one kind of step per iteration (the local step of
+        a conjugate model, 'E' for EM), optionally preceded by records of
+        its global updates ('M' for EM, the CAVI factors): each record of
+        that first kind ends an iteration and sits at a whole number, and
+        the records between two of them share the interval evenly (EM's
+        M-step at t - 0.5).  The unit is 'epoch' or 'minibatch' for runs
+        that count those, else 'iteration'.
+
+        Returns
+        -------
+        x : ndarray of shape (n_records,)
+        unit : str
+        """
+        steps = list(self.steps)
+        if not steps:
+            return np.zeros(0), "iteration"
+        anchor = steps[0]
+        ends = [i for i, step in enumerate(steps) if step == anchor]
+        x = np.empty(len(steps))
+        for k, i in enumerate(ends):
+            x[i] = k
+            if k:
+                prev = ends[k - 1]
+                x[prev + 1 : i] = k - 1 + np.arange(1, i - prev) / (i - prev)
+        last = ends[-1]
+        if last + 1 < len(steps):  # an unfinished iteration: spaced as the one before it
+            width = (ends[-1] - ends[-2]) if len(ends) > 1 else len(steps) - last
+            x[last + 1 :] = len(ends) - 1 + np.arange(1, len(steps) - last) / max(width, len(steps) - last)
+        return x, anchor if anchor in ("epoch", "minibatch") else "iteration"
+
     def plot(
         self,
         ax: Any = None,
@@ -236,14 +269,23 @@ class ELBOTracker:
         smooth: int | None = None,
         terms: bool | Sequence[str] = False,
         step_legend: bool = True,
+        start: int = 0,
+        ylim: Any = "auto",
         **kwargs: Any,
     ) -> Any:
-        """Plot the ELBO against the record index.
+        """Plot the ELBO against iterations (or epochs, or minibatches).
+
+        Each record sits at its place in the run (see :meth:`positions`):
+        EM's E-steps at whole iterations and its M-steps half way, CAVI's
+        factor updates spread over their iteration.  A run that guarantees
+        ascent and records several kinds of step is drawn as a staircase
+        (the bound holds until the next step raises it), with each kind of
+        step marked by its own marker and colour.
 
         Parameters
         ----------
         ax : matplotlib Axes, optional
-            Where to draw; a new figure is made when None.
+            Where to draw; a new figure (constrained layout) is made when None.
         label : str, optional
             Legend label of the curve.
         smooth : int, optional
@@ -252,46 +294,107 @@ class ELBOTracker:
             with at least 5 records get a window of about a tenth of the
             records (at least 3); deterministic ones get none.
         terms : bool or sequence of str, default=False
-            Also draw the named terms (all of them when True).
+            Also draw the named terms of the bound (all of them when True),
+            on a panel of their own below the ELBO when ``ax`` is None (their
+            signs are the terms', e.g. a KL divergence is positive and enters
+            the bound with a minus), with the legend beside the panel.
         step_legend : bool, default=True
             Put the markers of each kind of step ('after E', ...) in the
             legend; :func:`plot_elbo` turns this off for several runs, whose
             legend then names the runs only.
+        start : int, default=0
+            Skip the first ``start`` records (the x positions are kept).
+        ylim : 'auto', None or (float, float), default='auto'
+            'auto': limits that leave out leading records far below the rest
+            (a poor initialisation's first bound, say -6.7e6 against -14,
+            would flatten the curve); those are marked at the bottom edge
+            with their value.  None: matplotlib's own limits.
         **kwargs
             Passed to ``Axes.plot`` for the ELBO curve.
 
         Returns
         -------
         matplotlib.axes.Axes
+            The Axes of the ELBO curve.
         """
         plt = _import_pyplot()
+        term_ax = None
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
+            if terms:
+                _, (ax, term_ax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, layout="constrained")
+            else:
+                _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        elif terms:
+            term_ax = ax
         label = label if label is not None else self.name
-        x = np.arange(len(self))
-        v = self.values
-        steps = np.asarray(self.steps)
-        if smooth is None and not self.monotone and len(self) >= 5:
-            smooth = max(3, len(self) // 10)
+        positions, unit = self.positions()
+        x, v = positions[start:], self.values[start:]
+        steps = np.asarray(self.steps[start:])
+        kinds = list(dict.fromkeys(steps))
+        if smooth is None and not self.monotone and v.size >= 5:
+            smooth = max(3, v.size // 10)
         alpha = 0.4 if smooth else 1.0
-        (line,) = ax.plot(x, v, label=label if not smooth else f"{label or 'ELBO'} (raw)", alpha=alpha, **kwargs)
-        if len(set(self.steps)) > 1 and len(self) < 400:
-            # Mark each kind of step (E and M half-steps, CAVI factors).
-            for marker, step in zip("o^sDv<>", dict.fromkeys(self.steps)):
+        staircase = self.monotone and len(kinds) > 1
+        (line,) = ax.plot(x, v, label=label if not smooth else f"{label or 'ELBO'} (raw)", alpha=alpha,
+                          drawstyle="steps-post" if staircase else "default", **kwargs)
+        if len(kinds) > 1 and v.size < 400:
+            # Each kind of step (E and M half-steps, CAVI factors): its own marker, and on a
+            # single run its own colour too.
+            for i, (marker, step) in enumerate(zip("o^sDv<>", kinds)):
                 sel = steps == step
-                ax.plot(x[sel], v[sel], marker, ms=3, color=line.get_color(), alpha=alpha,
+                color = f"C{i + 1}" if step_legend else line.get_color()
+                ax.plot(x[sel], v[sel], marker, ls="none", ms=4, color=color, alpha=alpha,
                         label=f"after {step}" if step_legend else "_nolegend_")
         if smooth:
             ax.plot(x, _moving_average(v, smooth), color=line.get_color(), label=f"{label or 'ELBO'} (smoothed)")
+        if ylim == "auto":
+            _set_robust_ylim(ax, [(x, v)])
+        elif ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_xlabel(unit)
+        ax.set_ylabel("ELBO (nats per sample)")
+        if label is not None or len(kinds) > 1 or smooth:
+            ax.legend(fontsize="small")
         if terms:
             names = list(self._terms) if terms is True else list(terms)
             for name in names:
-                ax.plot(x, self.terms[name], "--", label=name)
-        ax.set_xlabel("record (" + "/".join(dict.fromkeys(self.steps)) + ")" if len(self) else "record")
-        ax.set_ylabel("ELBO (nats per sample)")
-        if label is not None or len(set(self.steps)) > 1 or smooth or terms:
-            ax.legend(fontsize="small")
+                term_ax.plot(x, self.terms[name][start:], "--", label=name)
+            term_ax.set_xlabel(unit)
+            term_ax.set_ylabel("term (nats per sample)" if term_ax is not ax else "nats per sample")
+            term_ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
         return ax
+
+
+def _robust_range(values: np.ndarray) -> tuple[float, float, int]:
+    """(low, high, k): y-limits for ``values`` that leave out its first k records
+    when each lies below all that follow by more than 10 times their spread."""
+    v = values[np.isfinite(values)]
+    k = 0
+    while v.size - k > 2 and k < max(1, v.size // 5):
+        rest = v[k + 1 :]
+        if rest.min() - v[k] <= 10.0 * max(rest.max() - rest.min(), 1e-12 * abs(rest.min())):
+            break
+        k += 1
+    if v.size == 0:
+        return -1.0, 1.0, 0
+    lo, hi = float(v[k:].min()), float(v[k:].max())
+    pad = 0.05 * (hi - lo) or 0.05 * max(abs(hi), 1.0)
+    return lo - pad, hi + pad, k
+
+
+def _set_robust_ylim(ax: Any, curves: list) -> None:
+    """Limits over every curve's robust range; off-scale leading records marked at the bottom."""
+    ranges = [_robust_range(v) for _, v in curves]
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    ax.set_ylim(lo, hi)
+    for (x, v), (_, _, k) in zip(curves, ranges):
+        finite = np.flatnonzero(np.isfinite(v))[:k]
+        if finite.size:
+            ax.plot(x[finite], np.full(finite.size, lo), "v", color="0.4", ms=6, clip_on=False,
+                    label="_nolegend_")
+            i = finite[0]
+            ax.annotate(f"{v[i]:.3g} (off scale)", (x[i], lo), xytext=(4, 6), textcoords="offset points",
+                        fontsize="x-small", color="0.3")
 
 
 def _moving_average(v: np.ndarray, window: int) -> np.ndarray:
@@ -318,14 +421,21 @@ def _as_tracker(obj: Any) -> ELBOTracker:
 
 
 def plot_elbo(*runs: Any, ax: Any = None, labels: Iterable[str] | None = None, **kwargs: Any) -> Any:
-    """Plot the ELBO curves of several runs side by side on one Axes.
+    """Plot the ELBO curves of several runs: overlaid per kind, kinds side by side.
+
+    Runs whose records count the same thing (iterations of EM and CAVI,
+    epochs of a VAE, minibatches of a stream; see
+    :meth:`ELBOTracker.positions`) are overlaid on one Axes; runs of
+    different kinds get one panel each, side by side, each with its own
+    x-axis.  The y-limits leave out leading records far below the rest (see
+    ``ylim`` of :meth:`ELBOTracker.plot`).
 
     Parameters
     ----------
     *runs : ELBOTracker or fitted estimator
         Trackers, or estimators with an ``elbo_`` attribute.
     ax : matplotlib Axes, optional
-        Where to draw; a new figure is made when None.
+        Where to draw runs of one kind; a new figure is made when None.
     labels : iterable of str, optional
         One legend label per run; defaults to the estimator's class name or
         the tracker's name.
@@ -334,7 +444,8 @@ def plot_elbo(*runs: Any, ax: Any = None, labels: Iterable[str] | None = None, *
 
     Returns
     -------
-    matplotlib.axes.Axes
+    matplotlib.axes.Axes or list of Axes
+        The Axes, or one per kind of run (in the order of first appearance).
     """
     plt = _import_pyplot()
     if not runs:
@@ -348,10 +459,30 @@ def plot_elbo(*runs: Any, ax: Any = None, labels: Iterable[str] | None = None, *
     labels = list(labels)
     if len(labels) != len(trackers):
         raise ValueError(f"Got {len(labels)} labels for {len(trackers)} runs.")
+    units = [t.positions()[1] for t in trackers]
+    kinds = list(dict.fromkeys(units))
+    if ax is not None and len(kinds) > 1:
+        raise ValueError(
+            f"The runs count different things ({', '.join(kinds)}), which need one x-axis each: "
+            "call plot_elbo without ax= (one panel per kind), or plot each kind on its own Axes."
+        )
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, grid = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), layout="constrained", squeeze=False)
+        axes = list(grid[0])
+    else:
+        axes = [ax]
     kwargs.setdefault("step_legend", len(trackers) == 1)
-    for tracker, label in zip(trackers, labels):
-        tracker.plot(ax=ax, label=label, **kwargs)
-    ax.legend(fontsize="small")
-    return ax
+    user_ylim = kwargs.pop("ylim", "auto")
+    for kind, panel in zip(kinds, axes):
+        curves = []
+        for tracker, label, unit in zip(trackers, labels, units):
+            if unit == kind:
+                tracker.plot(ax=panel, label=label, ylim=None, **kwargs)
+                start = kwargs.get("start", 0)
+                curves.append((tracker.positions()[0][start:], tracker.values[start:]))
+        if user_ylim == "auto":
+            _set_robust_ylim(panel, curves)
+        elif user_ylim is not None:
+            panel.set_ylim(*user_ylim)
+        panel.legend(fontsize="small")
+    return axes[0] if len(axes) == 1 else axes
