@@ -16,7 +16,6 @@ import copy
 import math
 import numbers
 import sys
-import threading
 import time
 import warnings
 from typing import Any
@@ -29,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import DEVICES, Backend, get_backend, is_gpu_array
 from .._elbo import ELBOTracker
-from .._execution import DaskExecutor, get_executor, is_dask_array
+from .._execution import DaskExecutor, get_executor, is_dask_array, one_blas_thread
 from .._validation import (
     check_data,
     check_option,
@@ -62,55 +61,19 @@ VAR_FLOOR = 1e-3
 SMALL_GEMM = 2**24
 
 
-class _SingleThreadedBLAS:
-    """A process-wide, reference-counted "BLAS on one thread" context.
-
-    BLAS thread limits are process-global, so concurrent calls must share one
-    limit: the first to enter saves the limits and sets 1, the last to leave
-    restores them.  (Separate threadpoolctl contexts that overlap restore in
-    the wrong order and leave BLAS on one thread for good.)
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._controller = None
-        self._limiter = None
-
-    @contextlib.contextmanager
-    def __call__(self):
-        with self._lock:
-            if self._depth == 0:
-                if self._controller is None:
-                    from threadpoolctl import ThreadpoolController
-
-                    self._controller = ThreadpoolController()
-                self._limiter = self._controller.limit(limits=1, user_api="blas")
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._limiter.restore_original_limits()
-                    self._limiter = None
-
-
-_single_threaded_blas = _SingleThreadedBLAS()
 
 
 def _limit_blas_threads(be: Backend, batch: int, sizes: list[int]) -> Any:
     """A context that runs BLAS single-threaded for small layers on the CPU.
 
     Uses threadpoolctl (a dependency of scikit-learn), shared by concurrent
-    calls (see :class:`_SingleThreadedBLAS`); a no-op on the GPU or for
+    calls (see :func:`~varbayes._execution.one_blas_thread`); a no-op on the GPU or for
     layers large enough to gain from threads.
     """
     largest = max(a * b for a, b in zip(sizes, sizes[1:]))
     if be.name != "cpu" or batch * largest >= SMALL_GEMM:
         return contextlib.nullcontext()
-    return _single_threaded_blas()
+    return one_blas_thread()
 
 
 #: An epoch whose training ELBO falls below the best of the call by more than

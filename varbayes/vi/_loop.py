@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._elbo import ELBOTracker
+from .._execution import one_blas_thread
 
 __all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "fit_loop", "has_converged"]
 
@@ -162,6 +163,15 @@ def fit_loop(
     carries (iterations run, L_1) of the fits before, so that a run cut into
     many calls stops where one long call would.
     """
+    with one_blas_thread():  # small products: see one_blas_thread
+        return _fit_loop(model, executor, X, sample_weight, n_init=n_init, max_iter=max_iter, tol=tol,
+                         random_state=random_state, warm_params=warm_params, progress=progress, rtol=rtol,
+                         verbose=verbose, verbose_interval=verbose_interval, name=name)
+
+
+def _fit_loop(model: ConjugateModel, executor: Any, X: Any, sample_weight: Any, *, n_init: int, max_iter: int,
+              tol: float, random_state: np.random.RandomState, warm_params: Any, progress: tuple, rtol: float,
+              verbose: int, verbose_interval: int, name: str | None) -> FitResult:
     best: FitResult | None = None
     fixed = model.summarize(executor, X, sample_weight)  # once, for every start
     for init in range(1 if warm_params is not None else n_init):
