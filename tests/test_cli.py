@@ -39,7 +39,7 @@ def test_gmm_from_csv_writes_summary_labels_and_plot(tmp_path, capsys, blobs, he
     np.savetxt(data, blobs, delimiter=",", header="x,y" if header else "", comments="")
     out = tmp_path / "out"
     code, stdout, _ = _run(capsys, "fit", "gmm", data, "--n-components", 3, "--covariance-type", "full",
-                           "--random-state", 0, "-o", out, "--quiet")
+                           "--random-state", 0, "-o", out)
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "gmm" and summary["estimator"] == "varbayes.GaussianMixture"
@@ -151,7 +151,9 @@ def test_help_lists_the_main_options(capsys):
 # ----------------------------------------------------------------- errors
 def _write(tmp_path, name, content):
     path = tmp_path / name
-    if isinstance(content, bytes):
+    if isinstance(content, np.ndarray):
+        np.save(path, content)
+    elif isinstance(content, bytes):
         path.write_bytes(content)
     else:
         path.write_text(content)
@@ -166,10 +168,17 @@ def _write(tmp_path, name, content):
         ("ragged.csv", "1,2\n3\n", [], "line 2"),
         ("empty.csv", "", [], "holds no data"),
         ("header_only.csv", "a,b\n", [], "no data"),
-        ("nan.csv", "1,2\nnan,3\n", [], "NaN"),
+        ("nan.csv", "1,2\nnan,3\n", [], "line 2, column 1: missing value ('nan')"),
+        ("inf.csv", "1,2\n3,-inf\n", [], "line 2, column 2: infinite value ('-inf')"),
+        ("nan.npy", np.array([[1.0, 2.0], [np.nan, 3.0]]), [], "missing value (NaN) at row 2, column 1"),
         ("garbage.npy", b"not numpy at all", [], "not a NumPy .npy file"),
         ("garbage.npz", b"PK", [], "not a NumPy .npz file"),
-        ("data.txt", "1,2\n", [], "must end in .csv, .npy or .npz"),
+        ("data.dat", "1,2\n", [], "must end in .csv, .tsv, .txt, .npy or .npz"),
+        ("ok.csv", "a,b\n1,2\n3,4\n", ["--usecols", "a,c"], "no column 'c' (its columns are 'a', 'b'"),
+        ("ok.csv", "1,2\n3,4\n", ["--usecols", "3"], "no column '3' (it has no header row; or give column numbers 1 to 2)"),
+        ("ok.csv", "1,2\n3,4\n", ["--drop", "1,2"], "--drop leaves no column"),
+        ("ok.npy", np.ones((3, 2)), ["--delimiter", ";"], "apply only to text (CSV) files"),
+        ("ok.csv", "1,2\n3,4\n", ["--delimiter", "::"], "--delimiter must be one character"),
         ("ok.csv", "1,2\n3,4\n", ["--key", "X"], "--key applies only to .npz"),
     ],
 )
@@ -200,7 +209,7 @@ def test_npz_arrays_must_be_chosen_and_numeric(tmp_path, capsys):
         (["fit", "gmm", "{data}", "--n-components", "three"], "--n-components"),
         (["fit", "gmm", "{data}", "--covariance-type", "round"], "invalid choice: 'round'"),
         (["fit", "gmm", "{data}", "--tol", "-1"], "--tol"),
-        (["fit", "gmm", "{data}", "--bogus"], "unrecognized arguments: --bogus"),
+        (["fit", "gmm", "{data}", "--bogus"], "unrecognized argument: '--bogus' (see"),
         (["fit", "gmm", "{data}", "--random-state", "-5"], "--random-state: must be an integer from 0"),
         (["fit", "gmm", "{data}", "--n-components", "50"], "n_components"),
         (["fit", "bgmm", "{data}", "--degrees-of-freedom-prior", "0.5"], "(--degrees-of-freedom-prior)"),
@@ -260,3 +269,93 @@ def test_gpu_device_without_cupy_is_one_line(tmp_path, capsys):
     np.save(tmp_path / "d.npy", np.random.default_rng(0).normal(size=(20, 2)))
     code, _, err = _run(capsys, "fit", "gmm", tmp_path / "d.npy", "--device", "gpu", "-o", tmp_path / "o")
     _assert_one_line_error(code, err)
+
+
+# ----------------------------------------------------------------- real files
+def _summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("name, sep, extra", [
+    ("semi.csv", ";", []),               # sniffed
+    ("tabs.tsv", "\t", []),              # sniffed
+    ("spaces.txt", "   ", []),           # runs of spaces: sniffed as whitespace
+    ("pipes.csv", "|", ["--delimiter", "|"]),
+    ("tabs2.csv", "\t", ["--delimiter", "tab"]),
+])
+def test_delimiters_are_sniffed_or_given(tmp_path, capsys, blobs, name, sep, extra):
+    lines = [sep.join(["x", "y"])] + [sep.join(f"{v:.6f}" for v in row) for row in blobs]
+    path = _write(tmp_path, name, "\n".join(lines) + "\n")
+    code, _, err = _run(capsys, "fit", "gmm", path, "--n-components", 3, "-o", tmp_path / "out", "--no-plot", *extra)
+    assert code == 0, err
+    summary = _summary(tmp_path / "out")
+    assert summary["data"]["feature_names"] == ["x", "y"] and summary["data"]["n_samples"] == 180
+
+
+def test_a_pandas_index_column_is_dropped_with_a_note(tmp_path, capsys, blobs):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "frame.csv"
+    pd.DataFrame(blobs, columns=["x", "y"]).to_csv(path)  # writes ',x,y' and the index 0..179
+    code, _, err = _run(capsys, "fit", "gmm", path, "--n-components", 3, "-o", tmp_path / "out", "--no-plot")
+    assert code == 0
+    assert "dropped column 1" in err and "pandas index" in err
+    summary = _summary(tmp_path / "out")
+    assert summary["data"]["feature_names"] == ["x", "y"] and summary["data"]["n_features"] == 2
+    # --usecols chooses for itself: nothing is dropped behind the user's back.
+    code, _, err = _run(capsys, "fit", "gmm", path, "--usecols", "1,x", "-o", tmp_path / "out2", "--no-plot", "-q")
+    assert code == 0 and err == ""
+    assert _summary(tmp_path / "out2")["data"]["feature_names"] == ["", "x"]
+
+
+@pytest.mark.parametrize("cell", ["", "NA", "nan", "N/A", "null"])
+def test_every_spelling_of_a_missing_value_gets_the_same_message(tmp_path, capsys, cell):
+    path = _write(tmp_path, "gaps.csv", f"a,b,c\n1,2,3\n4,{cell},6\n7,8,9\n")
+    code, _, err = _run(capsys, "fit", "gmm", path, "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains=f"line 3, column 2: missing value ({cell!r}); the models fit complete rows")
+    assert "VBPCAImputer" in err
+
+
+def test_usecols_and_drop_by_name_or_number(tmp_path, capsys, blobs):
+    data = np.column_stack([np.arange(180.0), blobs, np.ones(180)])
+    path = tmp_path / "wide.csv"
+    np.savetxt(path, data, delimiter=",", header="id,x,y,const", comments="")
+    for extra, names in ([("--usecols", "x,y"), ["x", "y"]], [("--usecols", "3,2"), ["y", "x"]],
+                         [("--drop", "id,4"), ["x", "y"]]):
+        out = tmp_path / f"out{extra[1]}"
+        code, _, err = _run(capsys, "fit", "gmm", path, *extra, "-o", out, "--no-plot", "-q")
+        assert code == 0, err
+        assert _summary(out)["data"]["feature_names"] == names
+
+
+def test_header_can_be_forced_either_way(tmp_path, capsys):
+    path = _write(tmp_path, "nums.csv", "10,20\n1,2\n3,4\n5,6\n")
+    X, names = load_data(path)
+    assert names is None and X.shape == (4, 2)
+    X, names = load_data(path, header=True)
+    assert names == ["10", "20"] and X.shape == (3, 2)
+    path = _write(tmp_path, "words.csv", "a,b\n1,2\n")
+    code, _, err = _run(capsys, "fit", "gmm", path, "--no-header", "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains="line 1, column 1: 'a' is not a number")
+
+
+def test_quiet_means_quiet(tmp_path, capsys, blobs):
+    path = tmp_path / "blobs.csv"
+    np.savetxt(path, blobs, delimiter=",")
+    code, stdout, err = _run(capsys, "fit", "gmm", path, "-o", tmp_path / "out", "-q", "--no-plot")
+    assert code == 0 and stdout == "" and err == ""
+    assert (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_misspelt_option_points_to_the_subcommand_and_the_right_spelling(capsys, tmp_path):
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "x.csv", "--n-compnents", 3)
+    _assert_one_line_error(code, err, contains="'--n-compnents' (did you mean '--n-components'?)")
+    assert "(see 'varbayes fit gmm --help')" in err
+
+
+def test_each_subcommand_describes_its_own_options(capsys):
+    _, gmm, _ = _run(capsys, "fit", "gmm", "--help")
+    _, vae, _ = _run(capsys, "fit", "vae", "--help")
+    assert "number of mixture components" in gmm and "latent" not in gmm and "epochs" not in gmm
+    assert "number of latent dimensions" in vae and "mixture" not in vae and "maximum number of epochs" in vae
+    for text in (gmm, vae):
+        assert "--delimiter" in text and "--usecols" in text and "--no-header" in text

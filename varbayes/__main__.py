@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 2 for a bad file or option (one line
         ``varbayes: error: ...`` on stderr), 1 for a fit that failed.
     """
-    from ._cli import CLIError, OneLineParser, add_fit_parser, run_fit
+    from ._cli import CLIError, OneLineParser, add_fit_parser, run_fit, unrecognized
 
     parser = OneLineParser(
         prog="varbayes",
@@ -140,9 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--output", default="varbayes_demo.png", help="PNG file for the ELBO curves (default: %(default)s)")
     p_demo.add_argument("--seed", type=int, default=0, help="random_state of every estimator (default: %(default)s)")
     p_demo.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
-    add_fit_parser(sub)
+    models = add_fit_parser(sub)
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # point to the sub-command's help, not the program's
+            target = p_demo if args.command == "demo" else models[args.model]
+            target.error(unrecognized(extras, target))
         if args.command == "demo":
             demo(output=args.output, seed=args.seed, plot=not args.no_plot)
             return 0

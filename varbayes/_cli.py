@@ -34,14 +34,16 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
-__all__ = ["CLIError", "load_data", "add_fit_parser", "run_fit"]
+__all__ = ["CLIError", "load_data", "add_fit_parser", "run_fit", "unrecognized"]
 
 #: Exit status for problems with the input or the options (as argparse).
 EXIT_USAGE = 2
 #: Exit status for a fit that failed.
 EXIT_FAILURE = 1
 
-FORMATS = (".csv", ".npy", ".npz")
+#: Text formats, read as CSV (with the delimiter sniffed or given), and NumPy's.
+TEXT_FORMATS = (".csv", ".tsv", ".txt")
+FORMATS = TEXT_FORMATS + (".npy", ".npz")
 
 
 class CLIError(Exception):
@@ -73,17 +75,48 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # ----------------------------------------------------------------- input
-def load_data(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarray, list[str] | None]:
+#: Spellings of a missing value in a CSV cell (case-insensitive), besides an empty cell.
+MISSING = ("na", "n/a", "nan", "null", "none", "-nan", "#n/a")
+
+MISSING_HINT = (
+    "the models fit complete rows only: drop the rows with missing values, or fill them "
+    "first (varbayes.VBPCAImputer fills them from the other columns)"
+)
+
+
+def load_data(
+    path: str | os.PathLike,
+    key: str | None = None,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    usecols: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, list[str] | None]:
     """Read a 2-D float array from a CSV, NPY or NPZ file.
 
     Parameters
     ----------
     path : str or path-like
-        A ``.csv`` file (comma-separated numbers, an optional header row of
-        column names), a ``.npy`` file or a ``.npz`` archive.
+        A ``.csv`` (or ``.tsv``/``.txt``) file of numbers with an optional
+        header row of column names, a ``.npy`` file or a ``.npz`` archive.
     key : str, optional
         The array to take from an NPZ archive; may be omitted when the
         archive holds exactly one array.
+    delimiter : str, optional
+        The CSV field separator: one character, 'tab', or 'whitespace'
+        (runs of spaces and tabs).  By default it is sniffed from the first
+        lines among ',', ';', tab, '|' and spaces.
+    header : bool, optional
+        Whether the first CSV row holds column names; by default, when it
+        is not all numbers.
+    usecols, drop : sequence of str, optional
+        Columns to keep, or to leave out: names from the header or 1-based
+        column numbers (as in the error messages and ``cut -f``).
+    note : callable, optional
+        Called with a message when a column is dropped on the reader's own
+        judgement (a pandas index column, whose header cell is empty).
 
     Returns
     -------
@@ -91,12 +124,14 @@ def load_data(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarr
         A 1-D array is read as one feature; arrays with more than two
         dimensions (e.g. images) are flattened to one row per sample.
     feature_names : list of str or None
-        The CSV header, when there is one.
+        The CSV header (of the columns kept), when there is one.
 
     Raises
     ------
     CLIError
-        When the file is missing, unreadable, not numeric, or empty.
+        When the file is missing, unreadable, not numeric, has a missing
+        value ("missing value at line L, column C", the same for an empty
+        cell, NA and nan), or the columns asked for do not exist.
     """
     p = Path(path)
     if not p.exists():
@@ -105,12 +140,15 @@ def load_data(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarr
         raise CLIError(f"{str(p)!r} is a directory, not a data file")
     suffix = p.suffix.lower()
     if suffix not in FORMATS:
-        raise CLIError(f"cannot read {str(p)!r}: the file name must end in .csv, .npy or .npz")
+        raise CLIError(f"cannot read {str(p)!r}: the file name must end in {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
     if key is not None and suffix != ".npz":
         raise CLIError("--key applies only to .npz files")
+    text_file = suffix in TEXT_FORMATS
+    if not text_file and (delimiter is not None or header is not None):
+        raise CLIError("--delimiter and --header/--no-header apply only to text (CSV) files")
     names = None
-    if suffix == ".csv":
-        X, names = _read_csv(p)
+    if text_file:
+        X, names = _read_csv(p, delimiter, header, selected=usecols is not None or drop is not None, note=note)
     else:
         X = _read_numpy(p, key)
     if X.size == 0:
@@ -121,46 +159,126 @@ def load_data(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarr
         X = X.reshape(-1, 1)
     elif X.ndim > 2:
         X = X.reshape(X.shape[0], -1)
-    if not np.all(np.isfinite(X)):
-        raise CLIError(f"{str(p)!r} contains NaN or infinite values")
+    if not text_file:
+        bad = np.argwhere(~np.isfinite(X))
+        if bad.size:
+            r, c = bad[0]
+            what = "missing value (NaN)" if np.isnan(X[r, c]) else "infinite value"
+            raise CLIError(f"{str(p)!r}: {what} at row {r + 1}, column {c + 1}; {MISSING_HINT}")
+    if usecols is not None or drop is not None:
+        X, names = _select_columns(p, X, names, usecols, drop)
     return X, names
 
 
-def _read_csv(p: Path) -> tuple[np.ndarray, list[str] | None]:
+def _select_columns(p: Path, X: np.ndarray, names: list[str] | None, usecols: Any, drop: Any) -> tuple:
+    """The columns named or numbered (1-based) in ``usecols``, or all but those in ``drop``."""
+    if usecols is not None and drop is not None:
+        raise CLIError("give --usecols or --drop, not both")
+
+    def index(item: str) -> int:
+        item = item.strip()
+        if names is not None and item in names:
+            return names.index(item)
+        if item.isdigit() and 1 <= int(item) <= X.shape[1]:
+            return int(item) - 1
+        known = f"its columns are {', '.join(repr(n) for n in names)}" if names else "it has no header row"
+        raise CLIError(f"{str(p)!r} has no column {item!r} ({known}; or give column numbers 1 to {X.shape[1]})")
+
+    chosen = [index(c) for c in (usecols if usecols is not None else drop)]
+    keep = chosen if usecols is not None else [j for j in range(X.shape[1]) if j not in set(chosen)]
+    if not keep:
+        raise CLIError("--drop leaves no column to fit")
+    return X[:, keep], None if names is None else [names[j] for j in keep]
+
+
+def _delimiter(p: Path, lines: list[str], delimiter: str | None) -> str | None:
+    """The field separator (None: runs of whitespace)."""
+    if delimiter is not None:
+        named = {"tab": "\t", "\\t": "\t", "whitespace": None, "space": " "}
+        if delimiter in named:
+            return named[delimiter]
+        if len(delimiter) != 1:
+            raise CLIError(f"--delimiter must be one character, 'tab' or 'whitespace', got {delimiter!r}")
+        return delimiter
+    sample = "\n".join(lines[:20])
+    for candidate in (",", ";", "\t", "|"):
+        if candidate in sample:
+            try:
+                return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+            except csv.Error:
+                return candidate
+    return None if any(ch.isspace() for line in lines[:20] for ch in line.strip()) else ","
+
+
+def _read_csv(p: Path, delimiter: str | None, header: bool | None, *, selected: bool,
+              note: Callable[[str], None] | None) -> tuple[np.ndarray, list[str] | None]:
     try:
         with open(p, newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"cannot read {str(p)!r} as CSV: {_reason(exc)}") from None
+    lines = text.splitlines()
+    sep = _delimiter(p, [line for line in lines if line.strip()], delimiter)
+    if sep is None:
+        rows = [(i + 1, line.split()) for i, line in enumerate(lines) if line.strip()]
+    else:
+        try:
+            reader = csv.reader(io.StringIO(text), delimiter=sep)
+            rows = [(reader.line_num, row) for row in reader if row and any(cell.strip() for cell in row)]
+        except csv.Error as exc:
+            raise CLIError(f"cannot read {str(p)!r} as CSV: {_reason(exc)}") from None
     if not rows:
         raise CLIError(f"{str(p)!r} holds no data")
     names = None
-    # A header is a first row that is not all numbers.
-    if not all(_is_number(cell) for cell in rows[0]):
-        names = [cell.strip() for cell in rows[0]]
+    first = rows[0][1]
+    if header is None:  # a header is a first row that is not all numbers (or missing values)
+        header = not all(_is_number(cell) or _is_missing(cell) for cell in first)
+    if header:
+        names = [cell.strip() for cell in first]
         rows = rows[1:]
         if not rows:
             raise CLIError(f"{str(p)!r} has a header row but no data")
-    width = len(rows[0])
-    for i, row in enumerate(rows):
+    width = len(rows[0][1])
+    for line, row in rows:
         if len(row) != width:
-            line = i + 1 + (names is not None)
-            raise CLIError(f"{str(p)!r}, line {line}: {len(row)} fields where line {1 + (names is not None)} has {width}")
+            raise CLIError(f"{str(p)!r}, line {line}: {len(row)} fields where line {rows[0][0]} has {width}")
+    if names is not None and len(names) == width + 1 and names[0] == "":
+        names = names[1:]  # R's write.csv: the row names have no header cell
     if names is not None and len(names) != width:
         raise CLIError(f"{str(p)!r}: the header has {len(names)} fields but the rows have {width}")
+    skip = 0
+    if names is not None and names[0] == "" and width > 1 and not selected:
+        skip = 1  # pandas' to_csv: the index column, its header cell empty
+        if note is not None:
+            note(f"dropped column 1 of {str(p)!r}: its header cell is empty, as in a pandas index column "
+                 "(choose the columns with --usecols to keep it)")
+        names = names[1:]
     try:
-        X = np.array(rows, dtype=np.float64)
+        X = np.array([row[skip:] for _, row in rows], dtype=np.float64)
     except ValueError:
-        for i, row in enumerate(rows):
-            for j, cell in enumerate(row):
+        X = None
+    if X is None or not np.all(np.isfinite(X)):
+        for line, row in rows:
+            for j, cell in enumerate(row[skip:], start=skip):
+                where = f"{str(p)!r}, line {line}, column {j + 1}"
+                if _is_missing(cell):
+                    raise CLIError(f"{where}: missing value ({cell.strip()!r}); {MISSING_HINT}") from None
                 if not _is_number(cell):
-                    line = i + 1 + (names is not None)
-                    raise CLIError(f"{str(p)!r}, line {line}, column {j + 1}: {cell.strip()!r} is not a number") from None
-        raise  # pragma: no cover - every cell parsed above
+                    raise CLIError(f"{where}: {cell.strip()!r} is not a number") from None
+                if not math.isfinite(float(cell)):
+                    raise CLIError(f"{where}: infinite value ({cell.strip()!r})") from None
+        raise AssertionError("unreachable: every cell parsed above")  # pragma: no cover
     return X, names
 
 
+def _is_missing(cell: str) -> bool:
+    value = cell.strip().lower()
+    return value == "" or value in MISSING
+
+
 def _is_number(cell: str) -> bool:
+    if _is_missing(cell):
+        return False
     try:
         float(cell)
     except ValueError:
@@ -301,13 +419,13 @@ INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 DEVICES = ("auto", "cpu", "gpu")
 
 _COMMON = [
-    Option("--n-components", "n_components", _positive_int, "number of mixture components, or latent dimensions of the vae", metavar="K"),
-    Option("--max-iter", "max_iter", _positive_int, "maximum number of iterations (mixtures) or epochs (vae)", metavar="N"),
     Option("--tol", "tol", _nonnegative_float, "convergence tolerance", metavar="TOL"),
     Option("--random-state", "random_state", _seed, "seed, for reproducible results", metavar="SEED"),
     Option("--device", "device", str, "where to compute", choices=DEVICES),
 ]
 _MIXTURE = [
+    Option("--n-components", "n_components", _positive_int, "number of mixture components", metavar="K"),
+    Option("--max-iter", "max_iter", _positive_int, "maximum number of EM or CAVI iterations", metavar="N"),
     Option("--covariance-type", "covariance_type", str, "form of the component covariances", choices=COVARIANCE_TYPES),
     Option("--reg-covar", "reg_covar", _nonnegative_float, "added to the diagonal of each covariance", metavar="C"),
     Option("--n-init", "n_init", _positive_int, "number of initialisations; the best bound is kept", metavar="N"),
@@ -327,6 +445,8 @@ _BGMM = [
     Option("--degrees-of-freedom-prior", "degrees_of_freedom_prior", _positive_float, "degrees of freedom nu_0 of the prior on the precisions", metavar="NU", default="n_features"),
 ]
 _VAE = [
+    Option("--n-components", "n_components", _positive_int, "number of latent dimensions", metavar="K"),
+    Option("--max-iter", "max_iter", _positive_int, "maximum number of epochs", metavar="N"),
     Option(
         "--hidden-layer-sizes", "hidden_layer_sizes", _layer_sizes,
         "encoder widths, comma-separated (the decoder mirrors them); 'none' for linear networks",
@@ -357,23 +477,29 @@ def _models() -> dict[str, Model]:
     from varbayes import VAE, BayesianGaussianMixture, GaussianMixture
 
     return {
-        "gmm": Model("gmm", "Gaussian mixture by exact EM (varbayes.GaussianMixture)", GaussianMixture, _COMMON + _MIXTURE, "labels"),
+        "gmm": Model("gmm", "Gaussian mixture by exact EM (varbayes.GaussianMixture)", GaussianMixture, _MIXTURE + _COMMON, "labels"),
         "bgmm": Model(
             "bgmm", "Bayesian Gaussian mixture by mean-field CAVI (varbayes.BayesianGaussianMixture)",
-            BayesianGaussianMixture, _COMMON + _MIXTURE + _BGMM, "labels",
+            BayesianGaussianMixture, _MIXTURE + _COMMON + _BGMM, "labels",
         ),
-        "vae": Model("vae", "variational autoencoder (varbayes.VAE)", VAE, _COMMON + _VAE, "latents"),
+        "vae": Model("vae", "variational autoencoder (varbayes.VAE)", VAE, _VAE[:2] + _COMMON + _VAE[2:], "latents"),
     }
 
 
-def add_fit_parser(sub: Any) -> None:
+def add_fit_parser(sub: Any) -> dict[str, argparse.ArgumentParser]:
     """Add the ``fit`` command, one sub-command per model, to a subparsers object.
 
     Parameters
     ----------
     sub : argparse._SubParsersAction
         The result of ``parser.add_subparsers()``.
+
+    Returns
+    -------
+    dict of str to ArgumentParser
+        Each model's parser (for errors that point to its ``--help``).
     """
+    parsers = {}
     p_fit = sub.add_parser(
         "fit",
         help="fit a model to a CSV, NPY or NPZ file; write summary.json, labels or latents and elbo.png",
@@ -385,14 +511,26 @@ def add_fit_parser(sub: Any) -> None:
     models = p_fit.add_subparsers(dest="model", required=True, metavar="MODEL", parser_class=OneLineParser)
     for model in _models().values():
         defaults = model.factory().get_params()
-        p = models.add_parser(model.name, help=model.description, description=f"Fit a {model.description}.")
-        p.add_argument("data", metavar="DATA", help="a .csv (optional header row), .npy or .npz file; one row per sample")
+        p = parsers[model.name] = models.add_parser(model.name, help=model.description,
+                                                    description=f"Fit a {model.description}.")
+        p.add_argument("data", metavar="DATA", help="a .csv/.tsv/.txt (optional header row), .npy or .npz file; one row per sample")
         p.add_argument("--key", help="the array to read from an .npz file (default: its only array)")
+        text = p.add_argument_group("text (CSV) files")
+        text.add_argument("--delimiter", metavar="D", help="field separator: one character, 'tab' or 'whitespace' (default: sniffed)")
+        head = text.add_mutually_exclusive_group()
+        head.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                          help="the first row holds column names (default: when it is not all numbers)")
+        head.add_argument("--no-header", dest="header", action="store_const", const=False, help="the first row is data")
+        cols = p.add_mutually_exclusive_group()
+        cols.add_argument("--usecols", metavar="COLS", type=_columns,
+                          help="columns to fit, by header name or 1-based number, comma-separated (e.g. 'x,y' or '2,3')")
+        cols.add_argument("--drop", metavar="COLS", type=_columns, help="columns to leave out (names or 1-based numbers)")
         p.add_argument("-o", "--output-dir", default="varbayes_output", metavar="DIR", help="where to write the results (default: %(default)s)")
         p.add_argument("--no-plot", action="store_true", help="do not write elbo.png (no matplotlib needed)")
         noise = p.add_mutually_exclusive_group()
         noise.add_argument("-v", "--verbose", action="store_true", help="show progress on stderr (default when stderr is a terminal)")
-        noise.add_argument("-q", "--quiet", action="store_true", help="show no progress")
+        noise.add_argument("-q", "--quiet", action="store_true",
+                           help="print nothing but errors and warnings (no progress, no result lines)")
         if model.name != "vae":
             p.add_argument(
                 "--scheduler", metavar="ADDRESS", default=None,
@@ -410,6 +548,19 @@ def add_fit_parser(sub: Any) -> None:
                 opt.flag, dest=opt.param, type=opt.type, choices=opt.choices, metavar=opt.metavar,
                 default=argparse.SUPPRESS, help=text.replace("%", "%%"),
             )
+    return parsers
+
+
+def unrecognized(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """The error for arguments ``parser`` does not know, with the closest option it has."""
+    import difflib
+
+    known = [s for action in parser._actions for s in action.option_strings]
+    words = []
+    for extra in extras:
+        guess = difflib.get_close_matches(extra.split("=")[0], known, n=1, cutoff=0.8) if extra.startswith("-") else []
+        words.append(f"{extra!r}" + (f" (did you mean {guess[0]!r}?)" if guess else ""))
+    return f"unrecognized argument{'s' if len(words) > 1 else ''}: {', '.join(words)}"
 
 
 # ----------------------------------------------------------------- running
@@ -441,8 +592,23 @@ def run_fit(args: argparse.Namespace) -> int:
         X, _ = dask_data(args.data)  # the files' headers only, before connecting
         with on_cluster(scheduler):
             return _fit_and_write(args, model, X, None)
-    X, names = load_data(args.data, args.key)
+    X, names = load_data(args.data, args.key, delimiter=args.delimiter, header=args.header, usecols=args.usecols,
+                         drop=args.drop, note=None if args.quiet else _note)
     return _fit_and_write(args, model, X, names)
+
+
+def _note(message: str) -> None:
+    print(f"varbayes: note: {message}", file=sys.stderr)
+
+
+def _columns(text: str) -> list[str]:
+    items = [c.strip() for c in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"must be comma-separated column names or numbers, got {text!r}")
+    return items
+
+
+_columns.__name__ = "columns"
 
 
 def _fit_and_write(args: argparse.Namespace, model: Any, X: Any, names: list[str] | None) -> int:
@@ -502,13 +668,14 @@ def _fit_and_write(args: argparse.Namespace, model: Any, X: Any, names: list[str
         png = _write_plot(out / "elbo.png", est, model.name)
         if png is not None:
             written.append(png)
-    state = "converged" if converged else "not converged"
-    print(
-        f"{model.name}: ELBO {summary['lower_bound']:.6g} nats/sample after {summary['n_iter']} iterations "
-        f"({state}, {seconds:.2f} s)"
-    )
-    for path in written:
-        print(f"wrote {path}")
+    if not args.quiet:
+        state = "converged" if converged else "not converged"
+        print(
+            f"{model.name}: ELBO {summary['lower_bound']:.6g} nats/sample after {summary['n_iter']} iterations "
+            f"({state}, {seconds:.2f} s)"
+        )
+        for path in written:
+            print(f"wrote {path}")
     return 0
 
 
