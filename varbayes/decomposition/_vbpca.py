@@ -417,6 +417,8 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
         Record the bound after each coordinate update ('q(W,mu)',
         'q(lambda)', 'q(tau)'), not only after the local step 'q(Z)'.
     verbose : int, default=0
+        As :class:`GaussianMixture`: each start, every ``verbose_interval``-th
+        iteration, and a progress bar where stderr is a terminal.
     verbose_interval : int, default=10
 
     Attributes

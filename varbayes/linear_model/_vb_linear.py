@@ -274,6 +274,8 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         Record the bound after each coordinate update ('q(w,tau)',
         'q(lambda)'), not only once per sweep.
     verbose : int, default=0
+        Print each sweep's progress (as :class:`GaussianMixture`), with a
+        progress bar where stderr is a terminal.
 
     Attributes
     ----------

@@ -265,6 +265,8 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seeds the keys of the Monte-Carlo noise.
     verbose : int, default=0
+        Print each sweep's progress (as :class:`GaussianMixture`), with a
+        progress bar where stderr is a terminal.
 
     Attributes
     ----------

@@ -27,8 +27,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import DEVICES, Backend, NotPositiveDefiniteError, get_backend, is_gpu_array
+from .._backend import (
+    DEVICES,
+    Backend,
+    NotPositiveDefiniteError,
+    get_backend,
+    is_gpu_array,
+)
 from .._execution import get_executor, is_dask_array, workspace
+from .._progress import Progress
 from .._validation import (
     check_data,
     check_option,
@@ -43,7 +50,14 @@ from .._validation import (
 from ..vi import ConjugateModel, OnlineState, fit_loop, has_converged, online_steps
 from ._covariance import COVARIANCE_TYPES, Covariance, get_covariance
 from ._stats import (
-    EStepTerms, GaussianStats, auto_chunk_size, chunk_log_rho, e_step, initial_stats, normalize_log_rho, residual_pieces,
+    EStepTerms,
+    GaussianStats,
+    auto_chunk_size,
+    chunk_log_rho,
+    e_step,
+    initial_stats,
+    normalize_log_rho,
+    residual_pieces,
 )
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -516,6 +530,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         converged = False
         epoch = 0
         stats = None
+        bar = Progress(max(epochs, 1), "epochs", type(self).__name__, enabled=bool(self.verbose) and full_pass)
         for epoch in range(1, max(epochs, 1) + 1):
             first = len(state.tracker) if state is not None else 0
             state = online_steps(model, executor, X, sample_weight, state, **settings)
@@ -529,11 +544,15 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             prev = bounds[-1] if bounds else None
             bounds.append(record.value)
             state.tracker.record(record.value, "epoch", record.terms)
+            bar.update(epoch, f"ELBO {record.value:.6g}")
+            if self.verbose and epoch % self.verbose_interval == 0:
+                bar.line(f"  Epoch {done + epoch}: ELBO = {record.value:.6g}")
             if done + epoch == 1:
                 reference = record.value
             if prev is not None and has_converged(done + epoch, prev, record.value, reference, self.tol, 0.0):
                 converged = True
                 break
+        bar.close()
         if full_pass and not converged and self.max_iter > 0:
             warnings.warn(
                 "The online fit did not converge in max_iter epochs. Increase max_iter or tol.",

@@ -95,8 +95,11 @@ class GaussianMixture(BaseMixture):
         would.
     verbose : int, default=0
         As scikit-learn: 1 prints each initialisation, its outcome and the
-        iteration number every ``verbose_interval`` iterations; 2 adds the
-        time and the change of the bound.
+        iteration number every ``verbose_interval`` iterations (the epochs
+        of an online fit); 2 adds the time and the change of the bound.
+        Where stderr is a terminal, a progress bar with an ETA (an upper
+        bound: the fit may converge sooner) runs beneath, over all
+        ``n_init`` starts.
     verbose_interval : int, default=10
         Iterations between messages.
     device : {'auto', 'cpu', 'gpu'}, default='auto'

@@ -15,13 +15,17 @@ import contextlib
 import copy
 import math
 import numbers
-import sys
 import time
 import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    DensityMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -29,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import DEVICES, Backend, get_backend, is_gpu_array
 from .._elbo import ELBOTracker
 from .._execution import DaskExecutor, get_executor, is_dask_array, one_blas_thread
+from .._progress import Progress
 from .._validation import (
     check_data,
     check_option,
@@ -177,8 +182,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         same ``n_components``, ``hidden_layer_sizes`` and ``likelihood`` (a
         change is a ValueError that names it).
     verbose : int, default=0
-        1 prints one line per epoch; 2 also shows a progress bar within
-        each epoch (on stderr).
+        Print one line per epoch (on stdout); where stderr is a terminal,
+        also a progress bar with an ETA (on stderr), updated within epochs.
     dtype : {'float32', 'float64'} or None, default='float32'
         Precision of the parameters and the arithmetic; None follows X
         (float32 kept, anything else float64).  ``transform`` returns this
@@ -666,12 +671,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
         def fail(epoch: int, step: int, what: str) -> None:
             raise DivergenceError(self._divergence_message(epoch, step, n_batches, what))
 
-        for _ in range(n_epochs):
+        bar = Progress(n_epochs, "epochs", "VAE", enabled=bool(self.verbose))
+        for run in range(n_epochs):
             epoch = history["n_iter_"] + 1
             rec_total = kl_total = 0.0
             seen = 0
             w = self.beta
-            progress = _Progress(n_batches, epoch) if self.verbose >= 2 else None
             for step, Xb in enumerate(self._minibatches(be, executor, X, batch, Xb_buf, rs)):
                 nb = Xb.shape[0]
                 seen += nb
@@ -689,8 +694,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                 adam.step(theta, grad)
                 rec_total += rec
                 kl_total += kl
-                if progress is not None:
-                    progress.update(step + 1, -(rec_total + kl_total) / seen)
+                bar.update(run + (step + 1) / n_batches, f"ELBO {-(rec_total + kl_total) / seen:.4g}")
             if not bool(xp.isfinite(theta).all()):
                 fail(epoch, n_batches, "parameter update")
             history["n_iter_"] = epoch
@@ -724,16 +728,15 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             # smoothed in its plot), the validation ELBO a term beside it.
             tracker.record(train_elbo, "epoch", terms=terms)
             if self.verbose:
-                if progress is not None:
-                    progress.close()
-                print(f"{line}, {time.perf_counter() - start_time:.2f} s", flush=True)
+                bar.line(f"{line}, {time.perf_counter() - start_time:.2f} s")
             if not incremental and no_improvement > self.n_iter_no_change:
                 converged = True
                 if self.verbose:
                     what = "Validation ELBO" if early else "Training loss"
-                    print(f"{what} did not improve more than tol={self.tol} for "
-                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                    bar.line(f"{what} did not improve more than tol={self.tol} for "
+                             f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
+        bar.close()
 
         if early and best_theta is not None:
             theta[...] = best_theta
@@ -1046,28 +1049,3 @@ def _method_step(Xc: Any, weights: Any, rows: slice, est: "VAE", method: str, kw
     return getattr(est, method)(Xc, **kwargs)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, redrawn at most every 0.5 s."""
-
-    def __init__(self, total: int, epoch: int) -> None:
-        self.total, self.epoch = total, epoch
-        self.start = self.last = time.perf_counter()
-
-    def update(self, done: int, elbo: float) -> None:
-        now = time.perf_counter()
-        if now - self.last < 0.5 and done < self.total:
-            return
-        self.last = now
-        width = 30
-        filled = int(width * done / self.total)
-        rate = done / max(now - self.start, 1e-9)
-        eta = (self.total - done) / rate
-        sys.stderr.write(
-            f"\rEpoch {self.epoch} [{'=' * filled}{' ' * (width - filled)}] {done}/{self.total} "
-            f"ELBO {elbo:.4g}  eta {eta:.0f}s "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()

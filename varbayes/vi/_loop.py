@@ -33,6 +33,7 @@ import numpy as np
 
 from .._elbo import ELBOTracker
 from .._execution import one_blas_thread
+from .._progress import Progress
 
 __all__ = ["Bound", "ConjugateModel", "FitResult", "NonFiniteBoundError", "fit_loop", "has_converged"]
 
@@ -174,59 +175,73 @@ def _fit_loop(model: ConjugateModel, executor: Any, X: Any, sample_weight: Any, 
               verbose: int, verbose_interval: int, name: str | None) -> FitResult:
     best: FitResult | None = None
     fixed = model.summarize(executor, X, sample_weight)  # once, for every start
-    for init in range(1 if warm_params is not None else n_init):
-        if verbose:
-            print(f"Initialization {init}")
-        start = time.perf_counter()
-        tracker = ELBOTracker(monotone=True, rtol=rtol, name=name)
-        params = model.initialize(executor, X, sample_weight, random_state) if warm_params is None else warm_params
-        done, reference = (0, None) if warm_params is None else progress
-
-        def local_pass(params: Any, n_iter: int, allowance: float) -> tuple[Any, float]:
-            if fixed is not None:
-                stats = model.summary_step(fixed, *model.local_params(params))
-            else:
-                stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
-            record = model.bound(params, stats, model.local_name)
-            if not np.isfinite(record.value):
-                # Never hand back NaN parameters: the caller keeps its state.
-                raise NonFiniteBoundError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
-            tracker.record(record.value, model.local_name, record.terms, allowance=allowance, error=record.error)
-            return stats, record.value
-
-        stats, bound = local_pass(params, 0, 0.0)
-        bounds: list[float] = []
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, max_iter + 1):
-            prev = bound
-            allowance = 0.0
-            for step, update in model.global_updates():
-                params, permitted = update(params, stats)
-                allowance += permitted
-                if model.record_each_update:
-                    record = model.bound(params, stats, step)
-                    tracker.record(record.value, step, record.terms, allowance=allowance, error=record.error)
-                    allowance = 0.0
-            stats, bound = local_pass(params, n_iter, allowance)
-            bounds.append(bound)
-            change = bound - prev
-            if verbose and n_iter % verbose_interval == 0:
-                if verbose >= 2:
-                    print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
-                else:
-                    print(f"  Iteration {n_iter}")
-            if done + n_iter == 1:
-                reference = bound
-            if has_converged(done + n_iter, prev, bound, reference, tol, tracker.tolerance(prev)):
-                converged = True
-                break
-        if verbose:
-            state = "converged" if converged else "did not converge"
-            if verbose >= 2:
-                print(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
-            else:
-                print(f"Initialization {state}.")
-        if best is None or bound > best.bound:
-            best = FitResult(params, stats, bound, converged, n_iter, bounds, tracker, (done + n_iter, reference))
+    n_starts = 1 if warm_params is not None else n_init
+    with Progress(n_starts * max_iter, "iterations", name or "fit", enabled=bool(verbose)) as bar:
+        for init in range(n_starts):
+            result = _one_start(model, executor, X, sample_weight, fixed, init, bar, max_iter=max_iter, tol=tol,
+                                random_state=random_state, warm_params=warm_params, progress=progress, rtol=rtol,
+                                verbose=verbose, verbose_interval=verbose_interval, name=name)
+            if best is None or result.bound > best.bound:
+                best = result
     return best
+
+
+def _one_start(model: ConjugateModel, executor: Any, X: Any, sample_weight: Any, fixed: Any, init: int,
+               bar: Progress, *, max_iter: int, tol: float, random_state: np.random.RandomState, warm_params: Any,
+               progress: tuple, rtol: float, verbose: int, verbose_interval: int, name: str | None) -> FitResult:
+    """Start ``init`` of :func:`fit_loop`, run to convergence or ``max_iter``."""
+    if verbose:
+        bar.line(f"Initialization {init}")
+    start = time.perf_counter()
+    tracker = ELBOTracker(monotone=True, rtol=rtol, name=name)
+    params = model.initialize(executor, X, sample_weight, random_state) if warm_params is None else warm_params
+    done, reference = (0, None) if warm_params is None else progress
+
+    def local_pass(params: Any, n_iter: int, allowance: float) -> tuple[Any, float]:
+        if fixed is not None:
+            stats = model.summary_step(fixed, *model.local_params(params))
+        else:
+            stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(params))
+        record = model.bound(params, stats, model.local_name)
+        if not np.isfinite(record.value):
+            # Never hand back NaN parameters: the caller keeps its state.
+            raise NonFiniteBoundError(NON_FINITE_MESSAGE.format(n_iter=n_iter))
+        tracker.record(record.value, model.local_name, record.terms, allowance=allowance, error=record.error)
+        return stats, record.value
+
+    stats, bound = local_pass(params, 0, 0.0)
+    bounds: list[float] = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        prev = bound
+        allowance = 0.0
+        for step, update in model.global_updates():
+            params, permitted = update(params, stats)
+            allowance += permitted
+            if model.record_each_update:
+                record = model.bound(params, stats, step)
+                tracker.record(record.value, step, record.terms, allowance=allowance, error=record.error)
+                allowance = 0.0
+        stats, bound = local_pass(params, n_iter, allowance)
+        bounds.append(bound)
+        change = bound - prev
+        bar.update(init * max_iter + n_iter, f"ELBO {bound:.6g}")
+        if verbose and n_iter % verbose_interval == 0:
+            if verbose >= 2:
+                bar.line(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ELBO change {change:.5g}")
+            else:
+                bar.line(f"  Iteration {n_iter}")
+        if done + n_iter == 1:
+            reference = bound
+        if has_converged(done + n_iter, prev, bound, reference, tol, tracker.tolerance(prev)):
+            converged = True
+            break
+    bar.update((init + 1) * max_iter, f"ELBO {bound:.6g}")
+    if verbose:
+        state = "converged" if converged else "did not converge"
+        if verbose >= 2:
+            bar.line(f"Initialization {state}. time lapse {time.perf_counter() - start:.5f}s\t lower bound {bound:.5f}")
+        else:
+            bar.line(f"Initialization {state}.")
+    return FitResult(params, stats, bound, converged, n_iter, bounds, tracker, (done + n_iter, reference))
