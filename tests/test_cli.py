@@ -359,3 +359,25 @@ def test_each_subcommand_describes_its_own_options(capsys):
     assert "number of latent dimensions" in vae and "mixture" not in vae and "maximum number of epochs" in vae
     for text in (gmm, vae):
         assert "--delimiter" in text and "--usecols" in text and "--no-header" in text
+
+
+def test_a_column_of_words_can_be_dropped_or_left_out(tmp_path, capsys):
+    rows = ["sepal,petal,species"] + [f"{5 + 0.1 * i:.1f},{1 + 0.2 * (i % 7):.1f},{'setosa' if i % 2 else 'virginica'}"
+                                      for i in range(30)]
+    path = _write(tmp_path, "iris.csv", "\n".join(rows) + "\n")
+    for extra in (["--drop", "species"], ["--usecols", "sepal,petal"], ["--drop", "3"]):
+        out = tmp_path / "out"
+        code, _, err = _run(capsys, "fit", "gmm", path, *extra, "-o", out, "--no-plot", "-q")
+        assert code == 0, err
+        assert _summary(out)["data"]["feature_names"] == ["sepal", "petal"]
+    code, _, err = _run(capsys, "fit", "gmm", path, "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains="line 2, column 3: 'virginica' is not a number")
+
+
+def test_old_mac_line_ends_and_odd_column_numbers(tmp_path, capsys):
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"a,b\r1,2\r3,4.5\r5,6\r")
+    X, names = load_data(path)
+    assert names == ["a", "b"] and X.tolist() == [[1, 2], [3, 4.5], [5, 6]]
+    code, _, err = _run(capsys, "fit", "gmm", path, "--usecols", "\u00b2", "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains="no column '\u00b2'")

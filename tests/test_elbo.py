@@ -120,6 +120,25 @@ def test_a_first_record_far_below_the_rest_does_not_flatten_the_curve():
     plt.close("all")
 
 
+def test_terms_drawn_on_the_caller_axes_stay_in_view_and_extreme_values_do_not_break_the_limits():
+    import matplotlib.pyplot as plt
+
+    t = ELBOTracker(monotone=True)
+    for i in range(10):
+        t.record(-13 - 1 / (i + 1), "E", {"kl": 3.0})
+    _, ax = plt.subplots()
+    t.plot(ax=ax, terms=True)
+    low, high = ax.get_ylim()
+    assert low < -14 and high > 3  # the ELBO and the KL term both visible
+    ax = plot_elbo(t, terms=True)
+    assert ax.get_ylim()[1] > 3
+    huge = ELBOTracker()
+    for v in (-1e308, 1e308, -1e308):
+        huge.record(v)
+    huge.plot()  # limits that would overflow are left to matplotlib
+    plt.close("all")
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 iterations, on purpose
 def test_plot_elbo_side_by_side_from_estimators_and_trackers():
     import matplotlib.pyplot as plt

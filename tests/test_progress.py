@@ -61,3 +61,15 @@ def test_bar_text_counts_and_bounds_the_eta():
     silent.update(3)
     silent.line("not printed")
     assert not silent.bar
+
+
+def test_counts_are_whole_units_within_the_total():
+    with contextlib.redirect_stderr(Terminal()):
+        bar = Progress(30, "epochs", "VAE")
+        empty = Progress(0, "iterations")
+    bar.update(2.5)
+    assert "2/30 epochs" in bar.text()
+    bar.update(40)
+    assert "30/30 epochs" in bar.text()
+    empty.update(5)
+    assert "0/0 iterations" in empty.text()

@@ -146,9 +146,11 @@ def load_data(
     text_file = suffix in TEXT_FORMATS
     if not text_file and (delimiter is not None or header is not None):
         raise CLIError("--delimiter and --header/--no-header apply only to text (CSV) files")
+    if usecols is not None and drop is not None:
+        raise CLIError("give --usecols or --drop, not both")
     names = None
-    if text_file:
-        X, names = _read_csv(p, delimiter, header, selected=usecols is not None or drop is not None, note=note)
+    if text_file:  # columns chosen before conversion: a dropped column may hold words
+        X, names = _read_csv(p, delimiter, header, usecols, drop, note=note)
     else:
         X = _read_numpy(p, key)
     if X.size == 0:
@@ -165,30 +167,31 @@ def load_data(
             r, c = bad[0]
             what = "missing value (NaN)" if np.isnan(X[r, c]) else "infinite value"
             raise CLIError(f"{str(p)!r}: {what} at row {r + 1}, column {c + 1}; {MISSING_HINT}")
-    if usecols is not None or drop is not None:
-        X, names = _select_columns(p, X, names, usecols, drop)
+    if not text_file and (usecols is not None or drop is not None):
+        keep = _kept_columns(p, None, X.shape[1], usecols, drop)
+        X = X[:, keep]
     return X, names
 
 
-def _select_columns(p: Path, X: np.ndarray, names: list[str] | None, usecols: Any, drop: Any) -> tuple:
-    """The columns named or numbered (1-based) in ``usecols``, or all but those in ``drop``."""
-    if usecols is not None and drop is not None:
-        raise CLIError("give --usecols or --drop, not both")
+def _kept_columns(p: Path, names: list[str] | None, width: int, usecols: Any, drop: Any) -> list[int]:
+    """The indices of the columns named or numbered (1-based) in ``usecols``, or of all but those in ``drop``."""
 
     def index(item: str) -> int:
         item = item.strip()
         if names is not None and item in names:
             return names.index(item)
-        if item.isdigit() and 1 <= int(item) <= X.shape[1]:
+        if item.isdecimal() and item.isascii() and 1 <= int(item) <= width:
             return int(item) - 1
         known = f"its columns are {', '.join(repr(n) for n in names)}" if names else "it has no header row"
-        raise CLIError(f"{str(p)!r} has no column {item!r} ({known}; or give column numbers 1 to {X.shape[1]})")
+        raise CLIError(f"{str(p)!r} has no column {item!r} ({known}; or give column numbers 1 to {width})")
 
+    if usecols is None and drop is None:
+        return list(range(width))
     chosen = [index(c) for c in (usecols if usecols is not None else drop)]
-    keep = chosen if usecols is not None else [j for j in range(X.shape[1]) if j not in set(chosen)]
+    keep = chosen if usecols is not None else [j for j in range(width) if j not in set(chosen)]
     if not keep:
         raise CLIError("--drop leaves no column to fit")
-    return X[:, keep], None if names is None else [names[j] for j in keep]
+    return keep
 
 
 def _delimiter(p: Path, lines: list[str], delimiter: str | None) -> str | None:
@@ -210,13 +213,14 @@ def _delimiter(p: Path, lines: list[str], delimiter: str | None) -> str | None:
     return None if any(ch.isspace() for line in lines[:20] for ch in line.strip()) else ","
 
 
-def _read_csv(p: Path, delimiter: str | None, header: bool | None, *, selected: bool,
+def _read_csv(p: Path, delimiter: str | None, header: bool | None, usecols: Any, drop: Any, *,
               note: Callable[[str], None] | None) -> tuple[np.ndarray, list[str] | None]:
     try:
         with open(p, newline="", encoding="utf-8-sig") as fh:
             text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"cannot read {str(p)!r} as CSV: {_reason(exc)}") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # Windows and old Mac line ends alike
     lines = text.splitlines()
     sep = _delimiter(p, [line for line in lines if line.strip()], delimiter)
     if sep is None:
@@ -246,20 +250,22 @@ def _read_csv(p: Path, delimiter: str | None, header: bool | None, *, selected: 
         names = names[1:]  # R's write.csv: the row names have no header cell
     if names is not None and len(names) != width:
         raise CLIError(f"{str(p)!r}: the header has {len(names)} fields but the rows have {width}")
-    skip = 0
-    if names is not None and names[0] == "" and width > 1 and not selected:
-        skip = 1  # pandas' to_csv: the index column, its header cell empty
+    keep = _kept_columns(p, names, width, usecols, drop)
+    if names is not None and names[0] == "" and width > 1 and usecols is None and drop is None:
+        keep = keep[1:]  # pandas' to_csv: the index column, its header cell empty
         if note is not None:
             note(f"dropped column 1 of {str(p)!r}: its header cell is empty, as in a pandas index column "
                  "(choose the columns with --usecols to keep it)")
-        names = names[1:]
+    if names is not None:
+        names = [names[j] for j in keep]
     try:
-        X = np.array([row[skip:] for _, row in rows], dtype=np.float64)
+        X = np.array([[row[j] for j in keep] for _, row in rows], dtype=np.float64)
     except ValueError:
         X = None
     if X is None or not np.all(np.isfinite(X)):
         for line, row in rows:
-            for j, cell in enumerate(row[skip:], start=skip):
+            for j in keep:
+                cell = row[j]
                 where = f"{str(p)!r}, line {line}, column {j + 1}"
                 if _is_missing(cell):
                     raise CLIError(f"{where}: missing value ({cell.strip()!r}); {MISSING_HINT}") from None

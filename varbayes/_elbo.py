@@ -347,9 +347,9 @@ class ELBOTracker:
                         label=f"after {step}" if step_legend else "_nolegend_")
         if smooth:
             ax.plot(x, _moving_average(v, smooth), color=line.get_color(), label=f"{label or 'ELBO'} (smoothed)")
-        if ylim == "auto":
+        if ylim == "auto" and term_ax is not ax:  # (terms on the same Axes: matplotlib's limits show them)
             _set_robust_ylim(ax, [(x, v)])
-        elif ylim is not None:
+        elif ylim not in ("auto", None):
             ax.set_ylim(*ylim)
         ax.set_xlabel(unit)
         ax.set_ylabel("ELBO (nats per sample)")
@@ -369,6 +369,11 @@ def _robust_range(values: np.ndarray) -> tuple[float, float, int]:
     """(low, high, k): y-limits for ``values`` that leave out its first k records
     when each lies below all that follow by more than 10 times their spread."""
     v = values[np.isfinite(values)]
+    with np.errstate(over="ignore", invalid="ignore"):  # spreads of values near the float limits
+        return _leading_outliers(v)
+
+
+def _leading_outliers(v: np.ndarray) -> tuple[float, float, int]:
     k = 0
     while v.size - k > 2 and k < max(1, v.size // 5):
         rest = v[k + 1 :]
@@ -386,6 +391,8 @@ def _set_robust_ylim(ax: Any, curves: list) -> None:
     """Limits over every curve's robust range; off-scale leading records marked at the bottom."""
     ranges = [_robust_range(v) for _, v in curves]
     lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):  # e.g. values near the float limits
+        return
     ax.set_ylim(lo, hi)
     for (x, v), (_, _, k) in zip(curves, ranges):
         finite = np.flatnonzero(np.isfinite(v))[:k]
@@ -472,7 +479,7 @@ def plot_elbo(*runs: Any, ax: Any = None, labels: Iterable[str] | None = None, *
     else:
         axes = [ax]
     kwargs.setdefault("step_legend", len(trackers) == 1)
-    user_ylim = kwargs.pop("ylim", "auto")
+    user_ylim = kwargs.pop("ylim", None if kwargs.get("terms") else "auto")
     for kind, panel in zip(kinds, axes):
         curves = []
         for tracker, label, unit in zip(trackers, labels, units):

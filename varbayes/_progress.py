@@ -51,7 +51,7 @@ class Progress:
 
     def __init__(self, total: float, unit: str, label: str = "", enabled: bool = True) -> None:
         self.stream: Any = sys.stderr  # looked up now: a test or a caller may have redirected it
-        self.total, self.unit, self.label = max(float(total), 1e-12), unit, label
+        self.total, self.unit, self.label = float(total), unit, label
         self.enabled = bool(enabled)
         isatty = getattr(self.stream, "isatty", None)
         self.bar = self.enabled and callable(isatty) and bool(isatty())
@@ -61,12 +61,13 @@ class Progress:
     def text(self) -> str:
         """The bar as it is drawn: label, bar, count, ETA and the caller's note."""
         width = 24
-        frac = min(self.done / self.total, 1.0)
+        done = min(self.done, self.total)
+        frac = done / self.total if self.total > 0 else 1.0
         filled = int(round(width * frac))
         elapsed = time.perf_counter() - self.start
-        eta = elapsed * (self.total - self.done) / self.done if self.done > 0 else float("nan")
+        eta = elapsed * (self.total - done) / done if done > 0 else float("nan")
         eta_text = f"eta <= {_format_seconds(eta)}" if eta == eta else "eta ?"
-        count = f"{self.done:g}/{self.total:g} {self.unit}"
+        count = f"{int(done)}/{int(self.total)} {self.unit}"  # whole units (an epoch under way is not counted)
         parts = [self.label, f"[{'#' * filled}{'.' * (width - filled)}]", count, eta_text, self.info]
         return " ".join(p for p in parts if p)
 

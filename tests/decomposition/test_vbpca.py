@@ -34,7 +34,9 @@ def _remove(X, fraction, seed=1):
     rng = np.random.default_rng(seed)
     X = X.copy()
     mask = rng.random(X.shape) < fraction
-    mask[np.arange(X.shape[0]), np.arange(X.shape[0]) % X.shape[1]] = False  # no row or column all missing
+    n, d = X.shape
+    mask[np.arange(n), np.arange(n) % d] = False  # no row all missing
+    mask[np.arange(d) % n, np.arange(d)] = False  # no column all missing
     X[mask] = np.nan
     return X, mask
 
@@ -185,6 +187,34 @@ def test_transform_and_inverse_transform():
     nothing = np.full((1, 10), np.nan)  # an all-missing row: the prior
     np.testing.assert_allclose(pca.transform(nothing), 0.0)
     np.testing.assert_allclose(pca.impute(nothing)[0], pca.mean_)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_the_fit_does_not_depend_on_the_datas_scale(scale):
+    # The default prior rates are in the data's units: a scaled fit is the same fit, and its bound
+    # moves by the Jacobian, -log(scale) per observed entry.
+    X, _ = _low_rank(n=200, d=6, rank=2, noise=0.05, seed=13)
+    Xm, mask = _remove(X, 0.2)
+    per_row = (~mask).sum() / 200
+    a = VBPCA(random_state=0).fit(Xm)
+    b = VBPCA(random_state=0).fit(Xm * scale)
+    assert a.n_effective_components_ == b.n_effective_components_ == 2
+    np.testing.assert_allclose(b.components_, a.components_, atol=1e-8)
+    np.testing.assert_allclose(b.explained_variance_, a.explained_variance_ * scale**2, rtol=1e-7, atol=1e-12 * scale**2)
+    assert b.noise_variance_ == pytest.approx(a.noise_variance_ * scale**2, rel=1e-8)
+    assert b.lower_bound_ + per_row * np.log(scale) == pytest.approx(a.lower_bound_, rel=1e-9)
+
+
+@pytest.mark.parametrize("X, w", [
+    (np.full((10, 3), 3.0), None),                    # no variance at all
+    (np.zeros((5, 3)), None),
+    ([[1.0, 2.0], [3.0, 5.0]], [1.0, 0.0]),           # one row with weight
+    ([[np.nan, 1.0], [2.0, np.nan]], None),           # each column observed once
+])
+def test_degenerate_data_fit_without_nan(X, w):
+    pca = VBPCA().fit(X, sample_weight=w)
+    assert np.isfinite(pca.lower_bound_) and np.all(np.isfinite(pca.components_))
+    assert pca.n_effective_components_ == 0
 
 
 # ------------------------------------------------------------------ the scikit-learn contract

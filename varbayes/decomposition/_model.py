@@ -67,6 +67,8 @@ class VBPCAModel(ConjugateModel):
     n_components : int
     priors : tuple of float
         (alpha_1, alpha_2, lambda_1, lambda_2, beta).
+    scale : float
+        The data's average column variance (the floor of the starting noise).
     diagonal : bool
         One noise precision per column instead of one shared.
     complete : bool
@@ -79,12 +81,14 @@ class VBPCAModel(ConjugateModel):
     local_name = "q(Z)"
 
     def __init__(self, center: np.ndarray, prior_shift: np.ndarray, n_components: int, priors: tuple,
-                 diagonal: bool, complete: bool, init_params: str, record_each_update: bool) -> None:
+                 diagonal: bool, complete: bool, init_params: str, record_each_update: bool,
+                 scale: float = 1.0) -> None:
         self.center = center
         self.prior_shift = prior_shift
         self.d, self.q = center.shape[0], int(n_components)
         self.a0, self.b0, self.l1, self.l2, self.beta = (float(v) for v in priors)
         self.diagonal = bool(diagonal)
+        self.scale = float(scale)
         self.complete = bool(complete)
         self.init_params = init_params
         self.record_each_update = bool(record_each_update)
@@ -128,7 +132,7 @@ class VBPCAModel(ConjugateModel):
             spectrum = np.zeros(d)
             spectrum[: sv.size] = sv**2 / take
             total = max(spectrum.mean(), np.finfo(float).tiny)
-            noise = max(float(np.median(spectrum)), 1e-6 * total)  # the bulk of the spectrum: noise
+            noise = max(float(np.median(spectrum)), 1e-6 * total, 1e-6 * self.scale)  # the bulk: noise
             directions = np.zeros((d, q))
             k = min(q, vt.shape[0])
             directions[:, :k] = vt[:k].T
@@ -140,14 +144,16 @@ class VBPCAModel(ConjugateModel):
         else:
             X_var = executor.map_sum(_sums_step, X, sample_weight, self.center) if self.complete else None
             total = (float(np.trace(X_var.second)) / (d * X_var.n_samples)) if X_var is not None else 1.0
-            total = max(total, np.finfo(float).tiny)
+            total = max(total, self.scale)
             noise = 0.5 * total
             loadings = random_state.normal(size=(d, q)) * math.sqrt(total / q)
         mean = np.concatenate([loadings, np.zeros((d, 1))], axis=1)
         n_eff = n if sample_weight is None else float(np.sum(sample_weight))
         cov = np.eye(q + 1) * (noise / max(n_eff, 1.0))  # the spread of loadings estimated from N rows
-        shape = np.full(d if self.diagonal else 1, self.a0 + 0.5 * n_eff * (1 if self.diagonal else d))
-        params = {"mean": mean, "cov": cov, "tau_shape": shape, "tau_rate": shape * noise,
+        half_count = 0.5 * n_eff * (1 if self.diagonal else d)
+        shape = np.full(d if self.diagonal else 1, self.a0 + half_count)
+        # As the posterior would be after squared errors of `noise` per entry (never below the prior's rate).
+        params = {"mean": mean, "cov": cov, "tau_shape": shape, "tau_rate": np.full(shape.shape, self.b0 + half_count * noise),
                   "lam_shape": np.full(q, self.l1), "lam_rate": np.full(q, self.l2)}
         return self.update_ard(params, None)[0]
 

@@ -82,6 +82,9 @@ class ColumnSummary:
         Per column, the weight of its observed entries.
     sums : ndarray of shape (d,)
         Per column, the weighted sum of its observed entries.
+    squares : ndarray of shape (d,)
+        Per column, the weighted sum of their squares (for the data's scale
+        only: about 0, so not for moments).
     n_missing : int
         Missing entries.
     empty_row : int
@@ -92,14 +95,23 @@ class ColumnSummary:
 
     observed: np.ndarray
     sums: np.ndarray
+    squares: np.ndarray
     n_missing: int
     empty_row: int
     largest: float
 
     def __add__(self, other: "ColumnSummary") -> "ColumnSummary":
         rows = [r for r in (self.empty_row, other.empty_row) if r >= 0]
-        return ColumnSummary(self.observed + other.observed, self.sums + other.sums, self.n_missing + other.n_missing,
-                             min(rows) if rows else -1, max(self.largest, other.largest))
+        return ColumnSummary(self.observed + other.observed, self.sums + other.sums, self.squares + other.squares,
+                             self.n_missing + other.n_missing, min(rows) if rows else -1,
+                             max(self.largest, other.largest))
+
+    def variance_scale(self) -> float:
+        """The average variance of the observed columns, floored at the data's
+        rounding level: the unit of the priors' scales."""
+        center = self.sums / self.observed
+        variance = np.maximum(self.squares / self.observed - center**2, 0.0)
+        return max(float(variance.mean()), (1e-8 * self.largest) ** 2, 1e-150)
 
 
 def column_summary_step(Xc: np.ndarray, weights: Any, rows: slice) -> ColumnSummary:
@@ -109,14 +121,17 @@ def column_summary_step(Xc: np.ndarray, weights: Any, rows: slice) -> ColumnSumm
     s = np.ones(Xc.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     missing = np.isnan(Xc)
     n_missing = int(np.count_nonzero(missing))
-    if not n_missing:
-        largest = max(float(Xc.max()), -float(Xc.min())) if Xc.size else 0.0
-        return ColumnSummary(np.full(Xc.shape[1], s.sum()), s @ Xc, 0, -1, largest)
-    observed = ~missing
-    values = np.where(observed, Xc, 0.0)
-    empty = np.flatnonzero(missing.all(axis=1))
-    largest = float(np.abs(values).max())
-    return ColumnSummary(s @ observed, s @ values, n_missing, rows.start + int(empty[0]) if empty.size else -1, largest)
+    with np.errstate(over="ignore"):  # values too large to square are refused from `largest`
+        if not n_missing:
+            largest = max(float(Xc.max()), -float(Xc.min())) if Xc.size else 0.0
+            X64 = np.asarray(Xc, dtype=np.float64)
+            return ColumnSummary(np.full(Xc.shape[1], s.sum()), s @ X64, s @ (X64 * X64), 0, -1, largest)
+        observed = ~missing
+        values = np.where(observed, np.asarray(Xc, dtype=np.float64), 0.0)
+        empty = np.flatnonzero(missing.all(axis=1))
+        largest = float(np.abs(values).max())
+        return ColumnSummary(s @ observed, s @ values, s @ (values * values), n_missing,
+                             rows.start + int(empty[0]) if empty.size else -1, largest)
 
 
 def _posteriors(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

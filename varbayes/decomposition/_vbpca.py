@@ -55,6 +55,10 @@ def _gram_rows(d: int) -> int:
     return int(min(max(CHUNK_BYTES // (8 * 3 * d), 64), 65536))
 
 
+def _default(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
+
+
 def _as_nan(block: np.ndarray, missing_values: float) -> np.ndarray:
     """A block with its ``missing_values`` placeholders as NaN (NaN already there is refused)."""
     if np.isnan(block).any():
@@ -77,11 +81,11 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         max_iter: int = 1000,
         tol: float = 1e-3,
         alpha_1: float = 1e-6,
-        alpha_2: float = 1e-6,
+        alpha_2: float | None = None,
         lambda_1: float = 1e-6,
-        lambda_2: float = 1e-6,
+        lambda_2: float | None = None,
         mean_prior: Any = None,
-        mean_precision_prior: float = 1e-6,
+        mean_precision_prior: float | None = None,
         init_params: str = "pca",
         n_init: int = 1,
         random_state: Any = None,
@@ -128,7 +132,8 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         check_scalar(self.max_iter, "max_iter", numbers.Integral, low=0)
         check_scalar(self.tol, "tol", numbers.Real, low=0.0)
         for name in ("alpha_1", "alpha_2", "lambda_1", "lambda_2", "mean_precision_prior"):
-            check_scalar(getattr(self, name), name, numbers.Real, low=0.0, include_low=False)
+            if getattr(self, name) is not None or name in ("alpha_1", "lambda_1"):
+                check_scalar(getattr(self, name), name, numbers.Real, low=0.0, include_low=False)
         check_option(self.init_params, "init_params", ("pca", "random"))
         check_option(self.noise_type, "noise_type", ("isotropic", "diagonal"))
         check_scalar(self.n_init, "n_init", numbers.Integral, low=1)
@@ -144,8 +149,10 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
     def _validate(self, X: Any, reset: bool, fitting: bool = False) -> Any:
         """X as a float array (NumPy, or Dask: persisted for a fit, lazy
         otherwise) with NaN where an entry is missing; infinity is refused."""
-        if isinstance(X, np.ma.MaskedArray):
-            X = X.filled(np.nan) if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64).filled(np.nan)
+        if isinstance(X, np.ma.MaskedArray):  # masked entries are missing
+            mv = self.missing_values
+            fill = np.nan if not isinstance(mv, numbers.Real) or math.isnan(mv) else mv
+            X = (X if np.issubdtype(X.dtype, np.floating) else X.astype(np.float64)).filled(fill)
         X = check_data(self, X, reset=reset, persist=fitting, allow_nan=True)
         mv = self.missing_values
         if isinstance(mv, numbers.Real) and math.isnan(mv):
@@ -214,11 +221,12 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             center = summary.sums / summary.observed
             mean_prior = center if self.mean_prior is None else check_array_param(
                 self.mean_prior, "mean_prior", (d,), np.float64)
-            model = VBPCAModel(
-                center, mean_prior - center, q,
-                (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2, self.mean_precision_prior),
-                self.noise_type == "diagonal", complete, self.init_params, self.elbo_per_update,
-            )
+            # Rates in the data's units by default, so that the fit does not depend on the data's scale.
+            scale = summary.variance_scale()
+            priors = (self.alpha_1, _default(self.alpha_2, 1e-6 * scale), self.lambda_1,
+                      _default(self.lambda_2, 1e-6 * scale), _default(self.mean_precision_prior, 1e-6 / scale))
+            model = VBPCAModel(center, mean_prior - center, q, priors, self.noise_type == "diagonal", complete,
+                               self.init_params, self.elbo_per_update, scale=scale)
             warm = None if do_init else self._warm_params(center)
             result = fit_loop(
                 model, executor, X, sample_weight, n_init=int(self.n_init), max_iter=int(self.max_iter),
@@ -393,15 +401,22 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
     tol : float, default=1e-3
         Convergence: the last sweep's gain of the bound is at most ``tol``
         times the gain since the first sweep.
-    alpha_1, alpha_2 : float, default=1e-6
-        Shape and rate of the Gamma prior on the noise precision tau.
-    lambda_1, lambda_2 : float, default=1e-6
-        Shape and rate of the Gamma prior on each ARD precision lambda_k.
+    alpha_1 : float, default=1e-6
+        Shape of the Gamma prior on the noise precision tau.
+    alpha_2 : float, default=None
+        Its rate; None: 1e-6 times the average variance of the observed
+        columns (a rate is in the data's squared units: so defined, the fit
+        does not depend on the data's scale).
+    lambda_1 : float, default=1e-6
+        Shape of the Gamma prior on each ARD precision lambda_k.
+    lambda_2 : float, default=None
+        Its rate; None: 1e-6 times the average column variance, as ``alpha_2``.
     mean_prior : array-like of shape (n_features,), default=None
         Prior mean of mu; None: the weighted means of the observed entries
         (as scikit-learn's ``BayesianGaussianMixture``).
-    mean_precision_prior : float, default=1e-6
-        Prior precision beta of each entry of mu.
+    mean_precision_prior : float, default=None
+        Prior precision beta of each entry of mu; None: 1e-6 divided by the
+        average column variance.
     init_params : {'pca', 'random'}, default='pca'
         'pca': the loadings start from the SVD of (a sample of at most
         10 000 rows of) the centred data, missing entries at the column

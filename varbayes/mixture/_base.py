@@ -531,28 +531,28 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         epoch = 0
         stats = None
         bar = Progress(max(epochs, 1), "epochs", type(self).__name__, enabled=bool(self.verbose) and full_pass)
-        for epoch in range(1, max(epochs, 1) + 1):
-            first = len(state.tracker) if state is not None else 0
-            state = online_steps(model, executor, X, sample_weight, state, **settings)
-            if not full_pass:
-                bounds = list(state.tracker.values[first:])
-                break
-            stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(state.params))
-            record = model.bound(state.params, stats, model.local_name)
-            if not np.isfinite(record.value):
-                raise ValueError("The evidence lower bound became non-finite after an epoch of the online fit.")
-            prev = bounds[-1] if bounds else None
-            bounds.append(record.value)
-            state.tracker.record(record.value, "epoch", record.terms)
-            bar.update(epoch, f"ELBO {record.value:.6g}")
-            if self.verbose and epoch % self.verbose_interval == 0:
-                bar.line(f"  Epoch {done + epoch}: ELBO = {record.value:.6g}")
-            if done + epoch == 1:
-                reference = record.value
-            if prev is not None and has_converged(done + epoch, prev, record.value, reference, self.tol, 0.0):
-                converged = True
-                break
-        bar.close()
+        with bar:  # the bar goes, whatever ends the loop (an error too)
+            for epoch in range(1, max(epochs, 1) + 1):
+                first = len(state.tracker) if state is not None else 0
+                state = online_steps(model, executor, X, sample_weight, state, **settings)
+                if not full_pass:
+                    bounds = list(state.tracker.values[first:])
+                    break
+                stats = executor.map_sum(model.local_step, X, sample_weight, *model.local_params(state.params))
+                record = model.bound(state.params, stats, model.local_name)
+                if not np.isfinite(record.value):
+                    raise ValueError("The evidence lower bound became non-finite after an epoch of the online fit.")
+                prev = bounds[-1] if bounds else None
+                bounds.append(record.value)
+                state.tracker.record(record.value, "epoch", record.terms)
+                bar.update(epoch, f"ELBO {record.value:.6g}")
+                if self.verbose and epoch % self.verbose_interval == 0:
+                    bar.line(f"  Epoch {done + epoch}: ELBO = {record.value:.6g}")
+                if done + epoch == 1:
+                    reference = record.value
+                if prev is not None and has_converged(done + epoch, prev, record.value, reference, self.tol, 0.0):
+                    converged = True
+                    break
         if full_pass and not converged and self.max_iter > 0:
             warnings.warn(
                 "The online fit did not converge in max_iter epochs. Increase max_iter or tol.",

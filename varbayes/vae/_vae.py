@@ -672,71 +672,71 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
             raise DivergenceError(self._divergence_message(epoch, step, n_batches, what))
 
         bar = Progress(n_epochs, "epochs", "VAE", enabled=bool(self.verbose))
-        for run in range(n_epochs):
-            epoch = history["n_iter_"] + 1
-            rec_total = kl_total = 0.0
-            seen = 0
-            w = self.beta
-            for step, Xb in enumerate(self._minibatches(be, executor, X, batch, Xb_buf, rs)):
-                nb = Xb.shape[0]
-                seen += nb
-                eps = eps_rng.standard_normal((nb, net.q), dtype=dtype)
-                if self.kl_warmup:
-                    w = self.beta * min(1.0, (epoch - 1 + (step + 1) / n_batches) / self.kl_warmup)
-                rec, kl = net.loss_grad(Xb, eps, w)
-                rec, kl = be.scalar(rec), be.scalar(kl)
-                if not math.isfinite(rec + w * kl):
-                    fail(epoch, step + 1, "loss")
-                if step == 0 and best_elbo == -np.inf:
-                    best_elbo = -(rec + kl) / nb
-                if nb != batch:  # Adam expects the gradient of batch x the mean loss
-                    grad *= batch / nb
-                adam.step(theta, grad)
-                rec_total += rec
-                kl_total += kl
-                bar.update(run + (step + 1) / n_batches, f"ELBO {-(rec_total + kl_total) / seen:.4g}")
-            if not bool(xp.isfinite(theta).all()):
-                fail(epoch, n_batches, "parameter update")
-            history["n_iter_"] = epoch
-            history["t_"] += n_train
-            train_elbo = -(rec_total + kl_total) / n_train
-            if train_elbo < best_elbo - COLLAPSE_FACTOR * max(1.0, abs(best_elbo)):
-                fail(epoch, n_batches, f"training ELBO ({train_elbo:.4g}, against {best_elbo:.4g} at best)")
-            best_elbo = max(best_elbo, train_elbo)
-            terms = {"reconstruction": -rec_total / n_train, "kl": kl_total / n_train, "kl_weight": w}
-            history["loss_curve_"].append(-train_elbo)
-            line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {terms['reconstruction']:.6g}, KL {terms['kl']:.6g})"
-            if early:
-                val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, val_seed)))
-                if not math.isfinite(val_elbo):
-                    fail(epoch, n_batches, "validation ELBO")
-                terms["validation_elbo"] = val_elbo
-                history["validation_scores_"].append(val_elbo)
-                line += f", validation ELBO = {val_elbo:.6g}"
-                no_improvement = no_improvement + 1 if val_elbo < best_val + self.tol else 0
-                if val_elbo > best_val:
-                    best_val = val_elbo
-                    best_theta = theta.copy()
-            else:
-                loss = -train_elbo
-                no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
-                best_loss = min(best_loss, loss)
-            if epoch <= self.kl_warmup:
-                # The objective itself moves during the KL warm-up: never stop then.
-                no_improvement = 0
-            # One record per epoch: the values are the training curve (raw and
-            # smoothed in its plot), the validation ELBO a term beside it.
-            tracker.record(train_elbo, "epoch", terms=terms)
-            if self.verbose:
-                bar.line(f"{line}, {time.perf_counter() - start_time:.2f} s")
-            if not incremental and no_improvement > self.n_iter_no_change:
-                converged = True
+        with bar:  # the bar goes, whatever ends the loop (an error too)
+            for run in range(n_epochs):
+                epoch = history["n_iter_"] + 1
+                rec_total = kl_total = 0.0
+                seen = 0
+                w = self.beta
+                for step, Xb in enumerate(self._minibatches(be, executor, X, batch, Xb_buf, rs)):
+                    nb = Xb.shape[0]
+                    seen += nb
+                    eps = eps_rng.standard_normal((nb, net.q), dtype=dtype)
+                    if self.kl_warmup:
+                        w = self.beta * min(1.0, (epoch - 1 + (step + 1) / n_batches) / self.kl_warmup)
+                    rec, kl = net.loss_grad(Xb, eps, w)
+                    rec, kl = be.scalar(rec), be.scalar(kl)
+                    if not math.isfinite(rec + w * kl):
+                        fail(epoch, step + 1, "loss")
+                    if step == 0 and best_elbo == -np.inf:
+                        best_elbo = -(rec + kl) / nb
+                    if nb != batch:  # Adam expects the gradient of batch x the mean loss
+                        grad *= batch / nb
+                    adam.step(theta, grad)
+                    rec_total += rec
+                    kl_total += kl
+                    bar.update(run + (step + 1) / n_batches, f"ELBO {-(rec_total + kl_total) / seen:.4g}")
+                if not bool(xp.isfinite(theta).all()):
+                    fail(epoch, n_batches, "parameter update")
+                history["n_iter_"] = epoch
+                history["t_"] += n_train
+                train_elbo = -(rec_total + kl_total) / n_train
+                if train_elbo < best_elbo - COLLAPSE_FACTOR * max(1.0, abs(best_elbo)):
+                    fail(epoch, n_batches, f"training ELBO ({train_elbo:.4g}, against {best_elbo:.4g} at best)")
+                best_elbo = max(best_elbo, train_elbo)
+                terms = {"reconstruction": -rec_total / n_train, "kl": kl_total / n_train, "kl_weight": w}
+                history["loss_curve_"].append(-train_elbo)
+                line = f"Epoch {epoch}: ELBO = {train_elbo:.6g} (reconstruction {terms['reconstruction']:.6g}, KL {terms['kl']:.6g})"
+                if early:
+                    val_elbo = float(np.mean(self._evaluate(be, net, X_val, 1, False, val_seed)))
+                    if not math.isfinite(val_elbo):
+                        fail(epoch, n_batches, "validation ELBO")
+                    terms["validation_elbo"] = val_elbo
+                    history["validation_scores_"].append(val_elbo)
+                    line += f", validation ELBO = {val_elbo:.6g}"
+                    no_improvement = no_improvement + 1 if val_elbo < best_val + self.tol else 0
+                    if val_elbo > best_val:
+                        best_val = val_elbo
+                        best_theta = theta.copy()
+                else:
+                    loss = -train_elbo
+                    no_improvement = no_improvement + 1 if loss > best_loss - self.tol else 0
+                    best_loss = min(best_loss, loss)
+                if epoch <= self.kl_warmup:
+                    # The objective itself moves during the KL warm-up: never stop then.
+                    no_improvement = 0
+                # One record per epoch: the values are the training curve (raw and
+                # smoothed in its plot), the validation ELBO a term beside it.
+                tracker.record(train_elbo, "epoch", terms=terms)
                 if self.verbose:
-                    what = "Validation ELBO" if early else "Training loss"
-                    bar.line(f"{what} did not improve more than tol={self.tol} for "
-                             f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-                break
-        bar.close()
+                    bar.line(f"{line}, {time.perf_counter() - start_time:.2f} s")
+                if not incremental and no_improvement > self.n_iter_no_change:
+                    converged = True
+                    if self.verbose:
+                        what = "Validation ELBO" if early else "Training loss"
+                        bar.line(f"{what} did not improve more than tol={self.tol} for "
+                                 f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                    break
 
         if early and best_theta is not None:
             theta[...] = best_theta
