@@ -173,7 +173,7 @@ def _write(tmp_path, name, content):
         ("nan.npy", np.array([[1.0, 2.0], [np.nan, 3.0]]), [], "missing value (NaN) at row 2, column 1"),
         ("garbage.npy", b"not numpy at all", [], "not a NumPy .npy file"),
         ("garbage.npz", b"PK", [], "not a NumPy .npz file"),
-        ("data.dat", "1,2\n", [], "must end in .csv, .tsv, .txt, .npy or .npz"),
+        ("data.dat", "1,2\n", [], "must end in .csv, .tsv, .txt, .npy, .npz or .parquet"),
         ("ok.csv", "a,b\n1,2\n3,4\n", ["--usecols", "a,c"], "no column 'c' (its columns are 'a', 'b'"),
         ("ok.csv", "1,2\n3,4\n", ["--usecols", "3"], "no column '3' (it has no header row; or give column numbers 1 to 2)"),
         ("ok.csv", "1,2\n3,4\n", ["--drop", "1,2"], "--drop leaves no column"),
@@ -381,3 +381,29 @@ def test_old_mac_line_ends_and_odd_column_numbers(tmp_path, capsys):
     assert names == ["a", "b"] and X.tolist() == [[1, 2], [3, 4.5], [5, 6]]
     code, _, err = _run(capsys, "fit", "gmm", path, "--usecols", "\u00b2", "-o", tmp_path / "out")
     _assert_one_line_error(code, err, contains="no column '\u00b2'")
+
+
+def test_parquet_files_are_read_by_column_name(tmp_path, capsys, blobs):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"x": blobs[:, 0], "y": blobs[:, 1], "species": ["a", "b", "c"] * 60},
+                         index=[f"r{i}" for i in range(180)])  # a named index: stored as a column
+    path = tmp_path / "blobs.parquet"
+    frame.to_parquet(path)
+    code, _, err = _run(capsys, "fit", "gmm", path, "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains="column 'species' is not numeric")
+    assert "leave it out with --drop 'species'" in err
+    code, _, err = _run(capsys, "fit", "gmm", path, "--drop", "species", "--n-components", 3, "-o", tmp_path / "out",
+                        "--no-plot")
+    assert code == 0, err
+    assert "dropped the pandas index" in err
+    assert _summary(tmp_path / "out")["data"]["feature_names"] == ["x", "y"]
+    X, names = load_data(path, usecols=["y"])
+    assert names == ["y"] and np.array_equal(X[:, 0], blobs[:, 1])
+    frame.loc["r5", "y"] = np.nan
+    frame.to_parquet(path)
+    code, _, err = _run(capsys, "fit", "gmm", path, "--usecols", "x,y", "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains="missing value at row 6, column 'y'")
+    _write(tmp_path, "bad.parquet", b"not parquet")
+    code, _, err = _run(capsys, "fit", "gmm", tmp_path / "bad.parquet", "-o", tmp_path / "out")
+    _assert_one_line_error(code, err, contains="as Parquet")

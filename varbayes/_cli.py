@@ -43,7 +43,7 @@ EXIT_FAILURE = 1
 
 #: Text formats, read as CSV (with the delimiter sniffed or given), and NumPy's.
 TEXT_FORMATS = (".csv", ".tsv", ".txt")
-FORMATS = TEXT_FORMATS + (".npy", ".npz")
+FORMATS = TEXT_FORMATS + (".npy", ".npz", ".parquet")
 
 
 class CLIError(Exception):
@@ -149,6 +149,8 @@ def load_data(
     if usecols is not None and drop is not None:
         raise CLIError("give --usecols or --drop, not both")
     names = None
+    if suffix == ".parquet":
+        return _read_parquet(p, usecols, drop, note)
     if text_file:  # columns chosen before conversion: a dropped column may hold words
         X, names = _read_csv(p, delimiter, header, usecols, drop, note=note)
     else:
@@ -251,8 +253,8 @@ def _read_csv(p: Path, delimiter: str | None, header: bool | None, usecols: Any,
     if names is not None and len(names) != width:
         raise CLIError(f"{str(p)!r}: the header has {len(names)} fields but the rows have {width}")
     keep = _kept_columns(p, names, width, usecols, drop)
-    if names is not None and names[0] == "" and width > 1 and usecols is None and drop is None:
-        keep = keep[1:]  # pandas' to_csv: the index column, its header cell empty
+    if names is not None and names[0] == "" and width > 1 and usecols is None and keep and keep[0] == 0:
+        keep = keep[1:]  # pandas' to_csv: the index column, its header cell empty (kept only by --usecols)
         if note is not None:
             note(f"dropped column 1 of {str(p)!r}: its header cell is empty, as in a pandas index column "
                  "(choose the columns with --usecols to keep it)")
@@ -275,6 +277,43 @@ def _read_csv(p: Path, delimiter: str | None, header: bool | None, usecols: Any,
                     raise CLIError(f"{where}: infinite value ({cell.strip()!r})") from None
         raise AssertionError("unreachable: every cell parsed above")  # pragma: no cover
     return X, names
+
+
+def _read_parquet(p: Path, usecols: Any, drop: Any,
+                  note: Callable[[str], None] | None) -> tuple[np.ndarray, list[str]]:
+    """The numeric columns of a Parquet file (chosen by ``usecols``/``drop``), as float64."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise CLIError("reading .parquet files needs pyarrow: pip install 'varbayes[parquet]'") from None
+    try:
+        table = pq.read_table(p)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid, OSError, ...
+        raise CLIError(f"cannot read {str(p)!r} as Parquet: {_reason(exc)}") from None
+    names = list(table.column_names)
+    index = [j for j, name in enumerate(names) if name.startswith("__index_level_")]
+    # The index is not data: left out unless --usecols names it.
+    keep = [j for j in _kept_columns(p, names, len(names), usecols, drop) if j not in index or usecols is not None]
+    if not keep or table.num_rows == 0:
+        raise CLIError(f"{str(p)!r} holds no data")
+    columns = []
+    for j in keep:
+        column = table.column(j)
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                or pa.types.is_boolean(column.type)):
+            raise CLIError(f"{str(p)!r}: column {names[j]!r} is not numeric ({column.type}): "
+                           f"leave it out with --drop {names[j]!r}")
+        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            what = "missing value" if np.isnan(values[bad[0]]) else "infinite value"
+            raise CLIError(f"{str(p)!r}: {what} at row {bad[0] + 1}, column {names[j]!r}; {MISSING_HINT}")
+        columns.append(values)
+    if index and usecols is None and note is not None:
+        note(f"dropped the pandas index column(s) of {str(p)!r} (choose the columns with --usecols to keep them)")
+    return np.column_stack(columns), [names[j] for j in keep]
 
 
 def _is_missing(cell: str) -> bool:
@@ -508,7 +547,7 @@ def add_fit_parser(sub: Any) -> dict[str, argparse.ArgumentParser]:
     parsers = {}
     p_fit = sub.add_parser(
         "fit",
-        help="fit a model to a CSV, NPY or NPZ file; write summary.json, labels or latents and elbo.png",
+        help="fit a model to a CSV, NPY, NPZ or Parquet file; write summary.json, labels or latents and elbo.png",
         description=(
             "Fit a model to the rows of a data file and write summary.json (parameters, ELBO history, "
             "convergence), labels.csv (mixtures) or latents.csv (vae), and elbo.png to --output-dir."
@@ -519,7 +558,7 @@ def add_fit_parser(sub: Any) -> dict[str, argparse.ArgumentParser]:
         defaults = model.factory().get_params()
         p = parsers[model.name] = models.add_parser(model.name, help=model.description,
                                                     description=f"Fit a {model.description}.")
-        p.add_argument("data", metavar="DATA", help="a .csv/.tsv/.txt (optional header row), .npy or .npz file; one row per sample")
+        p.add_argument("data", metavar="DATA", help="a .csv/.tsv/.txt (optional header row), .npy, .npz or .parquet file; one row per sample")
         p.add_argument("--key", help="the array to read from an .npz file (default: its only array)")
         text = p.add_argument_group("text (CSV) files")
         text.add_argument("--delimiter", metavar="D", help="field separator: one character, 'tab' or 'whitespace' (default: sniffed)")
