@@ -103,7 +103,7 @@ def demo(output: str = "varbayes_demo.png", seed: int = 0, plot: bool = True) ->
     print(f"{'model':<{width}}{'final ELBO (nats/sample)':>26}{'iterations':>12}{'time (s)':>10}  monotone")
     for r in rows:
         print(f"{r['model']:<{width}}{r['elbo']:>26.4f}{r['n_iter']:>12d}{r['seconds']:>10.2f}  {r['monotone']}")
-    pca = dict(fitted)[rows[-1]["model"]]
+    pca = next(est for label, est in fitted if label.startswith("VBPCA"))
     filled = pca.impute(X_missing)
     rmse = float(np.sqrt(np.mean((filled - X)[mask] ** 2)))
     means = float(np.sqrt(np.mean((np.nanmean(X_missing, axis=0) - X)[mask] ** 2)))

@@ -206,12 +206,12 @@ def _delimiter(p: Path, lines: list[str], delimiter: str | None) -> str | None:
             raise CLIError(f"--delimiter must be one character, 'tab' or 'whitespace', got {delimiter!r}")
         return delimiter
     sample = "\n".join(lines[:20])
-    for candidate in (",", ";", "\t", "|"):
-        if candidate in sample:
-            try:
-                return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-            except csv.Error:
-                return candidate
+    present = [c for c in ",;\t|" if c in sample]
+    if present:
+        try:
+            return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            return present[0]
     return None if any(ch.isspace() for line in lines[:20] for ch in line.strip()) else ","
 
 

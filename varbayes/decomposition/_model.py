@@ -68,7 +68,8 @@ class VBPCAModel(ConjugateModel):
     priors : tuple of float
         (alpha_1, alpha_2, lambda_1, lambda_2, beta).
     scale : float
-        The data's average column variance (the floor of the starting noise).
+        The data's average column variance: the scale of the starting
+        loadings and noise.
     diagonal : bool
         One noise precision per column instead of one shared.
     complete : bool
@@ -131,8 +132,7 @@ class VBPCAModel(ConjugateModel):
             _, vt = svd_flip(u, vt, u_based_decision=False)  # signs from the data, not the LAPACK build
             spectrum = np.zeros(d)
             spectrum[: sv.size] = sv**2 / take
-            total = max(spectrum.mean(), np.finfo(float).tiny)
-            noise = max(float(np.median(spectrum)), 1e-6 * total, 1e-6 * self.scale)  # the bulk: noise
+            noise = max(float(np.median(spectrum)), 1e-6 * self.scale)  # the bulk of the spectrum: noise
             directions = np.zeros((d, q))
             k = min(q, vt.shape[0])
             directions[:, :k] = vt[:k].T
@@ -141,12 +141,9 @@ class VBPCAModel(ConjugateModel):
             edge = noise * (1.0 + math.sqrt(d / take)) ** 2
             scale = np.sqrt(np.where(spectrum[:q] > edge, spectrum[:q] - noise, 1e-6 * noise))
             loadings = directions * scale
-        else:
-            X_var = executor.map_sum(_sums_step, X, sample_weight, self.center) if self.complete else None
-            total = (float(np.trace(X_var.second)) / (d * X_var.n_samples)) if X_var is not None else 1.0
-            total = max(total, self.scale)
-            noise = 0.5 * total
-            loadings = random_state.normal(size=(d, q)) * math.sqrt(total / q)
+        else:  # random loadings of the data's scale (its average column variance, known already)
+            noise = 0.5 * self.scale
+            loadings = random_state.normal(size=(d, q)) * math.sqrt(self.scale / q)
         mean = np.concatenate([loadings, np.zeros((d, 1))], axis=1)
         n_eff = n if sample_weight is None else float(np.sum(sample_weight))
         cov = np.eye(q + 1) * (noise / max(n_eff, 1.0))  # the spread of loadings estimated from N rows
@@ -165,14 +162,10 @@ class VBPCAModel(ConjugateModel):
         linear = tau[:, None] * st.zx
         linear[:, q] += self.beta * self.prior_shift
         if st.zz_obs.ndim == 2 and not self.diagonal:  # every row shares its precision: one factorisation
-            precision = tau[0] * st.zz_obs + np.diag(prior)
-        else:
-            precision = tau[:, None, None] * st.zz_obs + np.diag(prior)
-        if precision.ndim == 2:
-            cov, _, _ = _posteriors(precision, np.zeros(q + 1))
+            cov, _, _ = _posteriors(tau[0] * st.zz_obs + np.diag(prior), np.zeros(q + 1))
             mean = linear @ cov
         else:
-            cov, mean, _ = _posteriors(precision, linear)
+            cov, mean, _ = _posteriors(tau[:, None, None] * st.zz_obs + np.diag(prior), linear)
         return {**params, "mean": mean, "cov": cov}, 0.0
 
     def update_ard(self, params: dict, st: Any) -> tuple[dict, float]:

@@ -296,11 +296,6 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             self._summary(X, None, fitting=False)
         return X
 
-    def _transform_z(self, X: Any) -> Any:
-        X = self._checked(X)
-        Z = self._map(transform_step, X, self._posterior["cov"], self._rotation, width=self.n_components_)
-        return Z.astype(X.dtype, copy=False)
-
     def impute(self, X: Any, return_std: bool = False) -> Any:
         """X with each missing entry replaced by its posterior mean E[w_j^T z_n + mu_j].
 
@@ -498,7 +493,9 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
         -------
         ndarray of shape (n_samples, n_components)
         """
-        return self._transform_z(X)
+        X = self._checked(X)
+        Z = self._map(transform_step, X, self._posterior["cov"], self._rotation, width=self.n_components_)
+        return Z.astype(X.dtype, copy=False)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """E[x | z] = W z + mu for latent coordinates in the basis of ``components_``.

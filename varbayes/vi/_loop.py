@@ -164,19 +164,11 @@ def fit_loop(
     carries (iterations run, L_1) of the fits before, so that a run cut into
     many calls stops where one long call would.
     """
-    with one_blas_thread():  # small products: see one_blas_thread
-        return _fit_loop(model, executor, X, sample_weight, n_init=n_init, max_iter=max_iter, tol=tol,
-                         random_state=random_state, warm_params=warm_params, progress=progress, rtol=rtol,
-                         verbose=verbose, verbose_interval=verbose_interval, name=name)
-
-
-def _fit_loop(model: ConjugateModel, executor: Any, X: Any, sample_weight: Any, *, n_init: int, max_iter: int,
-              tol: float, random_state: np.random.RandomState, warm_params: Any, progress: tuple, rtol: float,
-              verbose: int, verbose_interval: int, name: str | None) -> FitResult:
     best: FitResult | None = None
-    fixed = model.summarize(executor, X, sample_weight)  # once, for every start
     n_starts = 1 if warm_params is not None else n_init
-    with Progress(n_starts * max_iter, "iterations", name or "fit", enabled=bool(verbose)) as bar:
+    bar = Progress(n_starts * max_iter, "iterations", name or "fit", enabled=bool(verbose))
+    with one_blas_thread(), bar:  # small products (see one_blas_thread)
+        fixed = model.summarize(executor, X, sample_weight)  # once, for every start
         for init in range(n_starts):
             result = _one_start(model, executor, X, sample_weight, fixed, init, bar, max_iter=max_iter, tol=tol,
                                 random_state=random_state, warm_params=warm_params, progress=progress, rtol=rtol,
