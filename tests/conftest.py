@@ -9,16 +9,22 @@
   worker processes (one thread each), started once for the session and
   closed at its end; ``scheduler`` runs a test on Dask's threaded scheduler
   and on that cluster.  Without dask and distributed these tests skip.
+* Array API: SciPy reads SCIPY_ARRAY_API when it is first imported, and
+  scikit-learn's array-API dispatch (and its estimator checks for it) needs
+  it set; it is set here, before anything imports SciPy.
 """
 
-import contextlib
 import os
 
-import matplotlib
-import pytest
-from hypothesis import settings
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-from varbayes._backend import cuda_available
+import contextlib  # noqa: E402
+
+import matplotlib  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from varbayes._backend import cuda_available  # noqa: E402
 
 matplotlib.use("Agg")
 

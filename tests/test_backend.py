@@ -1,13 +1,18 @@
 import numpy as np
 import pytest
 import scipy.special
+import sklearn
+from numpy.testing import assert_allclose
 
 from varbayes._backend import (
     Backend,
     NotPositiveDefiniteError,
     cuda_available,
     get_backend,
+    input_namespace,
     is_gpu_array,
+    to_backend_array,
+    to_numpy,
 )
 
 
@@ -233,3 +238,57 @@ def test_keyed_normals_are_standard_normal_and_belong_to_their_row():
     np.testing.assert_array_equal(be.row_keys(Z, 3), be.row_keys(Zn, 3))
     # float32 rows have keys too, and the dtype is as asked.
     assert be.keyed_normal(be.row_keys(X.astype(np.float32), 3), 0, 2, np.float32).dtype == np.float32
+
+
+# -- other array-API libraries --------------------------------------------
+def test_a_cpu_tensor_reaches_numpy_without_a_copy():
+    torch = pytest.importorskip("torch")
+    t = torch.arange(6, dtype=torch.float64).reshape(3, 2)
+    a = to_backend_array(t)
+    assert isinstance(a, np.ndarray) and a.ctypes.data == t.data_ptr()
+    assert_allclose(a, t.numpy())
+    assert to_numpy(t).ctypes.data == t.data_ptr()
+
+
+def test_array_api_strict_arrays_on_either_device_reach_numpy():
+    xs = pytest.importorskip("array_api_strict")
+    for device in (xs.Device("CPU_DEVICE"), xs.Device("device1")):
+        a = to_backend_array(xs.asarray([[1.0, 2.0]], device=device))
+        assert isinstance(a, np.ndarray) and a.tolist() == [[1.0, 2.0]]
+
+
+def test_numpy_cupy_scalars_and_containers_pass_unchanged():
+    x = np.ones(3)
+    assert to_backend_array(x) is x and to_numpy(x) is x
+    assert to_numpy(np.float32(2.0)) == 2.0 and to_numpy(3) == 3
+    assert to_backend_array([1.0, 2.0]) == [1.0, 2.0]
+
+
+def test_input_namespace_only_under_dispatch_and_only_for_other_libraries():
+    xs = pytest.importorskip("array_api_strict")
+    device = xs.Device("device1")
+    a = xs.asarray([1.0, 2.0], device=device)
+    assert input_namespace(a) is None  # dispatch off: results are NumPy
+    with sklearn.config_context(array_api_dispatch=True):
+        assert input_namespace(np.ones(2)) is None and input_namespace([1.0]) is None
+        ns = input_namespace(a)
+        assert ns.name == "array_api_strict" and ns == input_namespace(xs.asarray([3.0], device=device))
+        assert ns != input_namespace(xs.asarray([3.0]))  # another device
+        back = ns.asarray(np.arange(3.0))
+        assert type(back) is type(a) and back.device == device
+        moved = ns.attributes({"means_": np.ones(2), "pair_": (np.ones(1), np.zeros(1)), "n_iter_": 3})
+        assert moved["n_iter_"] == 3 and all(type(v) is type(a) for v in (moved["means_"], *moved["pair_"]))
+
+
+@pytest.mark.gpu
+def test_a_cuda_tensor_reaches_cupy_without_a_copy():
+    torch = pytest.importorskip("torch")
+    import cupy
+
+    t = torch.arange(6, dtype=torch.float32, device="cuda").reshape(3, 2)
+    a = to_backend_array(t)
+    assert isinstance(a, cupy.ndarray) and a.data.ptr == t.data_ptr()
+    assert get_backend("auto", a).name == "gpu"
+    with sklearn.config_context(array_api_dispatch=True):
+        back = input_namespace(t).asarray(a * 2)
+    assert back.device.type == "cuda" and back.cpu().tolist() == [[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]]

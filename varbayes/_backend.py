@@ -10,16 +10,25 @@ triangular solves, random numbers and the copy back to the host.
 Fitted attributes of every estimator are NumPy arrays on the host, whatever
 device did the fitting, so that pickling, plotting and scikit-learn utilities
 work unchanged; only the fit loop and the prediction passes run on the device.
+
+Arrays of other array-API libraries (PyTorch, array-api-strict, ...) reach
+the backend through DLPack: CPU arrays become NumPy arrays and CUDA arrays
+CuPy arrays, without a copy where the library allows (:func:`to_backend_array`).
+Under scikit-learn's ``array_api_dispatch``, :func:`input_namespace` names the
+namespace and device that an estimator's attributes and outputs go back to.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.special
+import sklearn
+from sklearn.externals import array_api_compat
 
 __all__ = [
     "Backend",
@@ -27,6 +36,10 @@ __all__ = [
     "get_backend",
     "is_gpu_array",
     "cuda_available",
+    "InputNamespace",
+    "input_namespace",
+    "to_backend_array",
+    "to_numpy",
 ]
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -63,6 +76,133 @@ def cuda_available() -> bool:
 def is_gpu_array(X: Any) -> bool:
     """Return True when ``X`` is a CuPy array (checked without importing CuPy)."""
     return type(X).__module__.split(".")[0] == "cupy"
+
+
+def _is_foreign_array(X: Any) -> bool:
+    """True for an array of an array-API library other than NumPy and CuPy
+    (a Dask array excepted: its blocks are NumPy or CuPy)."""
+    if isinstance(X, (np.ndarray, np.generic, numbers.Number)) or type(X).__module__.split(".")[0] in ("cupy", "dask"):
+        return False
+    return bool(array_api_compat.is_array_api_obj(X))
+
+
+#: DLPack's device types (dlpack.h, DLDeviceType): kDLCPU, kDLCUDA, kDLCUDAManaged.
+_DLPACK_CPU, _DLPACK_CUDA, _DLPACK_CUDA_MANAGED = 1, 2, 13
+
+
+def to_backend_array(X: Any) -> Any:
+    """An array of another array-API library as a NumPy (CPU) or CuPy (CUDA) array.
+
+    Through DLPack, which shares the memory where the library allows (a
+    PyTorch tensor, an array-api-strict array); anything else, NumPy and
+    CuPy arrays included, is returned unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` lives on a device other than the CPU or a CUDA GPU, or on a
+        CUDA GPU without CuPy installed: the message says how to move it.
+    """
+    if not _is_foreign_array(X):
+        return X
+    kind = X.__dlpack_device__()[0] if hasattr(X, "__dlpack_device__") else _DLPACK_CPU
+    if kind == _DLPACK_CPU:
+        try:
+            return np.from_dlpack(X)
+        except (BufferError, TypeError, RuntimeError, ValueError):  # read-only or unusual strides
+            return np.asarray(X)
+    if kind in (_DLPACK_CUDA, _DLPACK_CUDA_MANAGED):
+        cupy = _import_cupy()
+        if cupy is None:
+            raise TypeError(
+                f"X is a {type(X).__name__} on a CUDA device, and computing there needs CuPy: install "
+                "the GPU extra (pip install 'varbayes[gpu]'), or move X to the CPU first."
+            )
+        return cupy.from_dlpack(X)
+    raise TypeError(
+        f"X is a {type(X).__name__} on a device varbayes cannot compute on (DLPack device type {kind}): "
+        "move it to the CPU (NumPy) or a CUDA GPU first."
+    )
+
+
+def to_numpy(a: Any) -> Any:
+    """``a`` as a NumPy array on the host: from CuPy by a copy, from other
+    array-API libraries through :func:`to_backend_array`; NumPy arrays,
+    Python scalars and other objects unchanged."""
+    if isinstance(a, (np.ndarray, np.generic, numbers.Number)):  # the common case, first
+        return a
+    a = to_backend_array(a)
+    return a.get() if is_gpu_array(a) else a
+
+
+class InputNamespace:
+    """The array namespace and device of an estimator's input, under
+    scikit-learn's ``array_api_dispatch``: where attributes and outputs go.
+
+    Parameters
+    ----------
+    xp : module
+        The array-API namespace of the input (array_api_compat's wrapper).
+    device : object
+        The input's device, in that namespace's terms.
+    """
+
+    def __init__(self, xp: Any, device: Any) -> None:
+        self.xp = xp
+        self.device = device
+
+    @property
+    def name(self) -> str:
+        """The library's name ('torch', 'cupy', 'array_api_strict'), without the compat wrapper's prefix."""
+        return self.xp.__name__.rsplit(".", 1)[-1]
+
+    def __repr__(self) -> str:
+        return f"InputNamespace({self.name}, {self.device!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InputNamespace) and self.name == other.name and str(self.device) == str(other.device)
+
+    def asarray(self, a: Any) -> Any:
+        """A NumPy or CuPy array as an array of this namespace on its device.
+
+        Through DLPack where the two libraries and devices allow it (CuPy to
+        a CUDA tensor shares the memory), else through a host copy.
+        """
+        xp = self.xp
+        if is_gpu_array(a) and array_api_compat.is_cupy_namespace(xp):
+            return a
+        try:
+            return xp.from_dlpack(a, device=self.device)
+        except (AttributeError, TypeError, NotImplementedError, BufferError, ValueError, RuntimeError):
+            return xp.asarray(to_numpy(a), device=self.device)
+
+    def attributes(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Fitted attributes with every NumPy array (alone or in a tuple) in
+        this namespace; scalars and other objects unchanged."""
+        def move(v: Any) -> Any:
+            if isinstance(v, np.ndarray):
+                return self.asarray(v)
+            if isinstance(v, tuple) and v and all(isinstance(e, np.ndarray) for e in v):
+                return tuple(self.asarray(e) for e in v)
+            return v
+        return {name: move(v) for name, v in values.items()}
+
+
+def input_namespace(X: Any) -> InputNamespace | None:
+    """The namespace and device that results for input ``X`` go back to, or None.
+
+    None unless scikit-learn's ``array_api_dispatch`` is on and ``X`` is an
+    array-API array other than NumPy's (a CuPy array counts: its results are
+    CuPy arrays under dispatch, NumPy arrays without).  A Dask array, a list
+    or a DataFrame gives None: their results are NumPy arrays (or Dask ones).
+    """
+    if not sklearn.get_config().get("array_api_dispatch", False):
+        return None
+    if isinstance(X, (np.ndarray, np.generic)) or type(X).__module__.split(".")[0] == "dask":
+        return None
+    if not array_api_compat.is_array_api_obj(X):
+        return None
+    return InputNamespace(array_api_compat.array_namespace(X), array_api_compat.device(X))
 
 
 #: SplitMix64's increment (2^64 / golden ratio) and output multipliers
@@ -125,16 +265,16 @@ class Backend:
 
     # -- transfers ---------------------------------------------------------
     def asarray(self, a: Any, dtype: Any = None) -> Any:
-        """Put ``a`` on this backend's device (no copy when already there)."""
+        """Put ``a`` on this backend's device (no copy when already there;
+        arrays of other array-API libraries through :func:`to_backend_array`)."""
+        a = to_backend_array(a)
         if self.name == "cpu" and is_gpu_array(a):
             a = a.get()
         return self.xp.asarray(a, dtype=dtype)
 
     def to_host(self, a: Any) -> Any:
         """Return ``a`` as a NumPy array (or a Python scalar unchanged)."""
-        if is_gpu_array(a):
-            return a.get()
-        return a
+        return to_numpy(a)
 
     def scalar(self, a: Any) -> float:
         """Return a 0-d array as a Python float (one device sync on GPU)."""

@@ -13,9 +13,10 @@ import numbers
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+import sklearn
 from sklearn.utils.validation import validate_data
 
-from ._backend import get_backend, is_gpu_array
+from ._backend import get_backend, input_namespace, is_gpu_array, to_backend_array, to_numpy
 from ._execution import compute, is_dask_array
 from ._execution import persist as persist_on_cluster
 
@@ -43,7 +44,12 @@ def check_data(
     With ``allow_nan`` (a model of missing values), NaN entries pass and only
     infinity is refused; the magnitude is then left to the caller, whose
     first pass over X takes the largest observed value.
+
+    Arrays of other array-API libraries (PyTorch, array-api-strict) come in
+    through DLPack as NumPy or CuPy arrays (:func:`to_backend_array`), with
+    or without scikit-learn's ``array_api_dispatch``.
     """
+    X = to_backend_array(X)
     if is_dask_array(X):
         return _check_dask_data(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples,
                                 dtype=dtype, power=power, persist=persist, allow_nan=allow_nan)
@@ -54,14 +60,16 @@ def check_data(
             "(X[~X.mask.any(axis=1)].data) or fill them (X.filled(value))."
         )
     if not is_gpu_array(X):
-        X = validate_data(
-            estimator,
-            X,
-            reset=reset,
-            dtype=list(FLOAT_DTYPES),
-            ensure_min_samples=ensure_min_samples,
-            ensure_all_finite="allow-nan" if allow_nan else True,
-        )
+        # X is NumPy-compatible here: validated as such, whatever the dispatch setting.
+        with sklearn.config_context(array_api_dispatch=False):
+            X = validate_data(
+                estimator,
+                X,
+                reset=reset,
+                dtype=list(FLOAT_DTYPES),
+                ensure_min_samples=ensure_min_samples,
+                ensure_all_finite="allow-nan" if allow_nan else True,
+            )
         if not allow_nan:
             check_magnitude(X, X.dtype if dtype is None else dtype, power)
         return X
@@ -165,6 +173,26 @@ def _no_inf_block(block: Any) -> Any:
     return block
 
 
+def check_same_namespace(X: Any, estimator: Any, method: str, attribute: str) -> Any:
+    """Under scikit-learn's ``array_api_dispatch``, refuse input X whose array
+    namespace or device differs from the fit's (read off ``attribute``), in
+    scikit-learn's words; return X's :class:`~varbayes._backend.InputNamespace`
+    (None without dispatch, or for NumPy input), where the method's output goes.
+    """
+    ns = input_namespace(X)
+    fitted = input_namespace(getattr(estimator, attribute))
+    if ns != fitted:
+        name = type(estimator).__name__
+        used = "NumPy" if fitted is None else f"{fitted.name} on {fitted.device}"
+        given = "NumPy or array-like" if ns is None else f"{ns.name} on {ns.device}"
+        raise ValueError(
+            f"Inputs passed to {name}.{method}() must use the same namespace and the same device as "
+            f"those passed to fit(): fit used {used}, {method} got {given}. Convert X (or refit on "
+            "arrays like it)."
+        )
+    return ns
+
+
 def check_sample_weight(sample_weight: Any, X: Any) -> Any:
     """Validate ``sample_weight`` for the rows of X: None, a number (every row
     the same weight) or one finite, non-negative weight per row, not all
@@ -173,8 +201,7 @@ def check_sample_weight(sample_weight: Any, X: Any) -> Any:
         return None
     if is_dask_array(X) or is_dask_array(sample_weight):
         return _check_dask_sample_weight(sample_weight, X)
-    if is_gpu_array(sample_weight):
-        sample_weight = sample_weight.get()
+    sample_weight = to_numpy(sample_weight)  # CuPy, PyTorch, ...: to the host
     if isinstance(sample_weight, (str, bytes, dict, set)):
         raise ValueError(f"sample_weight must be None, a number or an array of shape ({X.shape[0]},), got {sample_weight!r:.60}.")
     try:

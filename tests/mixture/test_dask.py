@@ -204,3 +204,23 @@ def test_a_worker_killed_mid_fit_leaves_the_estimator_fitted_correctly_or_as_it_
         _same_fit(est, GaussianMixture(**kw).fit(X))
     else:
         assert vars(est).keys() == before.keys() and all(vars(est)[k] is v for k, v in before.items())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("model", MODELS)
+def test_a_dask_array_of_cupy_blocks_fits_on_the_gpu_like_numpy(model):
+    """Blocks of CuPy arrays (X.map_blocks(cupy.asarray)): the fit runs on the
+    GPU block by block and equals the NumPy fit; predictions stay lazy."""
+    import cupy
+    import dask
+
+    X = _data()
+    kw = dict(n_components=3, covariance_type="full", random_state=0, max_iter=20, tol=0.0)
+    ref = MODELS[model](**kw).fit(X)
+    Xd = da.from_array(X, chunks=400).map_blocks(cupy.asarray)
+    with dask.config.set(scheduler="threads"):
+        est = MODELS[model](**kw).fit(Xd)
+        labels = est.predict(Xd)
+        assert isinstance(labels._meta, cupy.ndarray)
+        np.testing.assert_array_equal(labels.compute().get(), ref.predict(X))
+    _same_fit(est, ref, rtol=1e-8)

@@ -79,3 +79,23 @@ def test_step_sizes_follow_the_schedule_and_are_validated():
             GaussianMixture(2, **params).fit(_data(300))
     with pytest.raises(ValueError, match="batch_size .* must be >= n_components"):
         GaussianMixture(3, batch_size=2, learning_method="online").fit(_data(300))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", [c for c in _cases() if "diag" in c.id or "full" in c.id])
+def test_gpu_online_fit_and_weights_equal_the_cpu(make):
+    """The stochastic steps draw their minibatches on the host: the same
+    minibatches on both devices, and the same fit to rounding."""
+    import cupy
+
+    X = _data(n=900)
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=X.shape[0])
+    kw = dict(learning_method="online", batch_size=100, max_iter=3)
+    cpu = make(**kw).fit(X, sample_weight=w)
+    gpu = make(**kw).fit(cupy.asarray(X), sample_weight=cupy.asarray(w))
+    for name in ("weights_", "means_", "covariances_"):
+        assert isinstance(getattr(gpu, name), np.ndarray)
+        np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-8, atol=1e-10, err_msg=name)
+    stream_cpu = make(batch_size=100).partial_fit(X[:300]).partial_fit(X[300:600])
+    stream_gpu = make(batch_size=100).partial_fit(cupy.asarray(X[:300])).partial_fit(cupy.asarray(X[300:600]))
+    np.testing.assert_allclose(stream_gpu.means_, stream_cpu.means_, rtol=1e-8, atol=1e-10)

@@ -32,7 +32,9 @@ from .._backend import (
     Backend,
     NotPositiveDefiniteError,
     get_backend,
+    input_namespace,
     is_gpu_array,
+    to_numpy,
 )
 from .._execution import get_executor, is_dask_array, workspace
 from .._progress import Progress
@@ -40,6 +42,7 @@ from .._validation import (
     check_data,
     check_option,
     check_random_state_param,
+    check_same_namespace,
     check_sample_weight,
     check_scalar,
     check_verbose,
@@ -446,6 +449,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         interrupt) leaves the estimator as it was.
         """
         with unchanged_on_error(self):
+            ns = input_namespace(X)  # under array-API dispatch, where the attributes go
             if not reset:
                 check_warm_start(self, self._structure())
             X = check_data(self, X, reset=reset, ensure_min_samples=ensure_min_samples, persist=True)
@@ -466,6 +470,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 result = fit(be, X, sample_weight)
             except NotPositiveDefiniteError:
                 raise ValueError(SINGULAR_MESSAGE) from None
+            if ns is not None:
+                result = ns.attributes(result)
         for name, value in result.items():
             setattr(self, name, value)
         return self
@@ -623,13 +629,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return attributes
 
     # ------------------------------------------------------------ prediction
-    def _prediction_pass(self, X: Any, step: Any, broadcast: Any) -> np.ndarray:
+    def _prediction_pass(self, X: Any, step: Any, broadcast: Any, method: str) -> np.ndarray:
         """Validate X, then map ``step(chunk, None, rows, be, *broadcast(model, params))`` over it.
 
         ``broadcast`` computes once what every chunk needs from the fitted
-        model and its device parameters.
+        model and its device parameters; ``method`` names the caller in errors.
         """
         check_is_fitted(self)
+        ns = check_same_namespace(X, self, method, "means_")
         X = check_data(self, X, reset=False)
         be, X = _on_backend(self.device, X)
         cov = get_covariance(self.covariance_type, self.n_components, X.shape[1])
@@ -637,11 +644,15 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         shared = broadcast(model, self._attributes_to_params(model))
         executor = get_executor(X, self._chunk_rows(be, X))
         out = executor.map_concat(step, be.xp, X, be, *shared)
-        # A Dask array in, a lazy Dask array out (as dask-ml); otherwise NumPy.
-        return out if is_dask_array(out) else be.to_host(out)
+        # A Dask array in, a lazy Dask array out (as dask-ml); under array-API
+        # dispatch, the input's namespace; otherwise NumPy.
+        if is_dask_array(out):
+            return out
+        return be.to_host(out) if ns is None else ns.asarray(out)
 
-    def _log_rho_pass(self, X: Any, what: str) -> np.ndarray:
-        return self._prediction_pass(X, _chunk_log_rho, lambda model, params: (model.e_step_terms(params), what))
+    def _log_rho_pass(self, X: Any, what: str, method: str) -> np.ndarray:
+        return self._prediction_pass(X, _chunk_log_rho, lambda model, params: (model.e_step_terms(params), what),
+                                     method)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for each sample.
@@ -655,7 +666,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         resp : ndarray of shape (n_samples, n_components)
             Responsibilities, rows sum to one.
         """
-        return self._log_rho_pass(X, "proba")
+        return self._log_rho_pass(X, "proba", "predict_proba")
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely component of each sample.
@@ -668,7 +679,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._log_rho_pass(X, "label")
+        return self._log_rho_pass(X, "label", "predict")
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log density of each sample under the model, log p(x_n).
@@ -681,7 +692,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._log_rho_pass(X, "log_norm")
+        return self._score_samples(X, "score_samples")
+
+    def _score_samples(self, X: Any, method: str) -> Any:
+        """``score_samples`` for ``method`` (the name its errors give)."""
+        return self._log_rho_pass(X, "log_norm", method)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log density of the samples, the per-sample log-likelihood.
@@ -695,7 +710,18 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         float
         """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
+        return float(np.mean(to_numpy(self._score_samples(X, "score")), dtype=np.float64))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True  # see _checked_call and _prediction_pass
+        return tags
+
+    def _in_fitted_namespace(self, *arrays: np.ndarray) -> tuple:
+        """NumPy results (of ``sample``) in the namespace of the fitted
+        attributes when the fit ran under array-API dispatch, else unchanged."""
+        ns = input_namespace(self.means_)
+        return arrays if ns is None else tuple(ns.asarray(a) for a in arrays)
 
     def _check_sample_count(self, n_samples: Any) -> None:
         check_is_fitted(self)

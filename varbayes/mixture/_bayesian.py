@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._backend import Backend, NotPositiveDefiniteError, get_backend
+from .._backend import Backend, NotPositiveDefiniteError, get_backend, to_numpy
 from .._validation import check_array_param, check_option, check_scalar
 from ..expfam import NormalWishart, student_log_pdf, weight_prior
 from ..vi import Bound
@@ -414,7 +414,11 @@ class BayesianGaussianMixture(BaseMixture):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._prediction_pass(X, _predictive_step, lambda model, params: (model.predictive_terms(params),))
+        return self._score_samples(X, "score_samples")
+
+    def _score_samples(self, X: Any, method: str) -> Any:
+        return self._prediction_pass(X, _predictive_step, lambda model, params: (model.predictive_terms(params),),
+                                     method)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the posterior predictive distribution.
@@ -432,6 +436,8 @@ class BayesianGaussianMixture(BaseMixture):
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
+            Both in the fit's array namespace when it ran under array-API
+            dispatch.
         """
         self._check_sample_count(n_samples)
         rng = check_random_state(self.random_state)
@@ -466,7 +472,8 @@ class BayesianGaussianMixture(BaseMixture):
                 draws.append(p["means"][k] + z)
                 labels.append(np.full(n_k, label))
                 label += 1
-        return np.concatenate(draws).astype(self.means_.dtype, copy=False), np.concatenate(labels)
+        X = np.concatenate(draws).astype(to_numpy(self.means_).dtype, copy=False)
+        return self._in_fitted_namespace(X, np.concatenate(labels))
 
 
 def _data_moments(be: Backend, cov: Covariance, executor: Any, X: Any, sample_weight: Any) -> dict:

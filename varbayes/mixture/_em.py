@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._backend import Backend, get_backend
+from .._backend import Backend, get_backend, to_numpy
 from .._validation import check_array_param
 from ..vi import Bound
 from ._base import BaseMixture, MixtureModel
@@ -309,19 +309,21 @@ class GaussianMixture(BaseMixture):
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
-            The component each sample came from.
+            The component each sample came from.  Both in the fit's array
+            namespace when it ran under array-API dispatch.
         """
         self._check_sample_count(n_samples)
         rng = check_random_state(self.random_state)
-        K, d = self.means_.shape
+        means = to_numpy(self.means_)
+        K, d = means.shape
         cov = get_covariance(self.covariance_type, K, d)
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
-        chol = np.linalg.cholesky(cov.to_full(np.asarray(self.covariances_, dtype=np.float64)))
+        counts = rng.multinomial(n_samples, np.asarray(to_numpy(self.weights_), dtype=np.float64))
+        chol = np.linalg.cholesky(cov.to_full(np.asarray(to_numpy(self.covariances_), dtype=np.float64)))
         X = np.concatenate(
-            [self.means_[k] + rng.standard_normal((c, d)) @ chol[k].T for k, c in enumerate(counts)]
-        ).astype(self.means_.dtype, copy=False)
+            [means[k] + rng.standard_normal((c, d)) @ chol[k].T for k, c in enumerate(counts)]
+        ).astype(means.dtype, copy=False)
         y = np.repeat(np.arange(K), counts)
-        return X, y
+        return self._in_fitted_namespace(X, y)
 
     def _n_parameters(self) -> int:
         K, d = self.means_.shape
