@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads of the CPU sides (default: all)")
+    parser.add_argument("--models", nargs="+", default=["gmm", "bgmm"], choices=["gmm", "bgmm"])
     args = parser.parse_args()
 
     import cupy
@@ -79,7 +80,7 @@ def main() -> None:
     X = make_data(args.n, args.d, args.k)
     X_gpu = cupy.asarray(X)
     X_torch = torch.asarray(X, device="cuda") if has_torch else None
-    for model, cov in CASES:
+    for model, cov in (case for case in CASES if case[0] in args.models):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _, warm = _models(model, cov, X[:20_000], args.k, 2)
