@@ -23,6 +23,7 @@ Usage::
 
     python benchmarks/bench_vae.py                  # 2 epochs, 1 thread
     python benchmarks/bench_vae.py --epochs 10      # the ELBO comparison
+    python benchmarks/bench_vae.py --device gpu     # CuPy beside PyTorch on CUDA
 """
 
 from __future__ import annotations
@@ -70,16 +71,24 @@ def load_data(data_dir: str, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 # ----------------------------------------------------------------- varbayes
-def run_varbayes(Xtr, Xte, epochs, seed):
+def run_varbayes(Xtr, Xte, epochs, seed, device="cpu"):
     import warnings
 
+    from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
     from varbayes.vae import VAE
 
     vae = VAE(20, hidden_layer_sizes=(400,), activation="relu", likelihood="bernoulli", learning_rate=1e-3,
               batch_size=128, max_iter=epochs, shuffle=True, tol=0.0, n_iter_no_change=10**9,
-              random_state=seed, dtype="float32", device="cpu")
+              random_state=seed, dtype="float32", device=device)
+    if device == "gpu":  # compile CuPy's kernels first, outside the timing
+        import cupy
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clone(vae).set_params(max_iter=1).fit(Xtr[:2048])
+        Xtr, Xte = cupy.asarray(Xtr), cupy.asarray(Xte)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
@@ -91,7 +100,7 @@ def run_varbayes(Xtr, Xte, epochs, seed):
 
 
 # ----------------------------------------------------------------- PyTorch
-def run_torch(Xtr, Xte, epochs, seed, threads):
+def run_torch(Xtr, Xte, epochs, seed, threads, device="cpu"):
     import torch
     import torch.nn.functional as F
     from torch import nn, optim
@@ -130,17 +139,24 @@ def run_torch(Xtr, Xte, epochs, seed, threads):
         kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return bce + kld
 
-    model = TorchVAE()
+    device = "cuda" if device == "gpu" else "cpu"
+    model = TorchVAE().to(device)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    X = torch.from_numpy(Xtr)
+    X = torch.from_numpy(Xtr).to(device)
     n = X.shape[0]
     epoch_times, train_elbo = [], []
+    if device == "cuda":  # a throwaway model's step first (cuBLAS handles, kernels), outside the timing
+        warm = TorchVAE().to(device)
+        recon, mu, logvar = warm(X[:128])
+        loss_function(recon, X[:128], mu, logvar).backward()
+        optim.Adam(warm.parameters(), lr=1e-3).step()
+        torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(epochs):
         t0 = time.perf_counter()
         model.train()
         total_loss = 0.0
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=device)
         for lo in range(0, n, 128):
             data = X[perm[lo : lo + 128]]
             optimizer.zero_grad()
@@ -155,11 +171,11 @@ def run_torch(Xtr, Xte, epochs, seed, threads):
 
     # Held-out ELBO from logits (stable), closed-form KL, 5 draws.
     model.eval()
-    Xt = torch.from_numpy(Xte)
+    Xt = torch.from_numpy(Xte).to(device)
     with torch.no_grad():
         mu, logvar = model.encode(Xt)
         kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1).double()
-        rec = torch.zeros(Xt.shape[0], dtype=torch.float64)
+        rec = torch.zeros(Xt.shape[0], dtype=torch.float64, device=device)
         for _ in range(5):
             logits = model.decode_logits(model.reparameterize(mu, logvar))
             rec -= F.binary_cross_entropy_with_logits(logits, Xt, reduction="none").sum(1).double()
@@ -176,6 +192,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--data-dir", default=DEFAULT_DIR)
     parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
+                        help="gpu: varbayes on CuPy and PyTorch on CUDA (threads then only limit the host side)")
     args = parser.parse_args(argv)
 
     Xtr, Xte, source = load_data(args.data_dir, args.seed)
@@ -186,10 +204,10 @@ def main(argv=None) -> int:
 
     results = {}
     with threadpool_limits(limits=args.threads):
-        results["varbayes"] = run_varbayes(Xtr, Xte, args.epochs, args.seed)
+        results["varbayes"] = run_varbayes(Xtr, Xte, args.epochs, args.seed, args.device)
         if not args.skip_torch:
             try:
-                results["torch"] = run_torch(Xtr, Xte, args.epochs, args.seed, args.threads)
+                results["torch"] = run_torch(Xtr, Xte, args.epochs, args.seed, args.threads, args.device)
             except ImportError:
                 print("PyTorch is not installed (pip install torch): varbayes only.")
 
@@ -197,7 +215,7 @@ def main(argv=None) -> int:
     print("| implementation | epoch time (s), mean | first epoch (s) | train ELBO, last epoch | held-out ELBO |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
-        label = name if name == "varbayes" else f"PyTorch {r['version']} CPU"
+        label = name if name == "varbayes" else f"PyTorch {r['version']} {'CUDA' if args.device == 'gpu' else 'CPU'}"
         t = r["epoch_times"]
         print(f"| {label} | {t.mean():.2f} | {t[0]:.2f} | {r['train_elbo'][-1]:.2f} | {r['held_out']:.2f} |")
     if "torch" in results:

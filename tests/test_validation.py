@@ -171,3 +171,36 @@ def test_invalid_constructor_parameters_are_scikit_learns_error(est, name):
     with pytest.raises(InvalidParameterError, match=pattern) as info:
         est.fit(X)
     assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+
+
+# -- arrays of other array-API libraries ------------------------------------
+def _others():
+    import varbayes as vb
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = X @ [1.0, 2.0, 0.0] + 0.1 * rng.randn(60)
+    return X, [(vb.VBPCA(n_components=2), None, "transform"),
+               (vb.VBPCAImputer(n_components=2), None, "transform"),
+               (vb.VBLinearRegression(), y, "predict"),
+               (vb.VBLogisticRegression(), (y > 0).astype(float), "predict_proba"),
+               (vb.VAE(2, max_iter=2, hidden_layer_sizes=(4,), random_state=0), None, "transform")]
+
+
+@pytest.mark.parametrize("dispatch", [False, True])
+def test_estimators_without_array_api_support_take_other_arrays_and_give_numpy(dispatch):
+    """Every estimator takes X (and y) from array-api-strict, which NumPy
+    cannot read directly, through DLPack, with or without scikit-learn's
+    dispatch, and fits as it does on the NumPy array."""
+    import sklearn
+
+    xs = pytest.importorskip("array_api_strict")
+    X, cases = _others()
+    for est, y, method in cases:
+        reference = getattr(sklearn.base.clone(est).fit(X, y), method)(X)
+        with sklearn.config_context(array_api_dispatch=dispatch):
+            Xs = xs.asarray(X, device=xs.Device("device1"))
+            ys = None if y is None else xs.asarray(y, device=xs.Device("device1"))
+            out = getattr(est.fit(Xs, ys), method)(Xs)
+        assert isinstance(out, np.ndarray), type(est).__name__
+        np.testing.assert_allclose(out, reference, rtol=1e-12, err_msg=type(est).__name__)

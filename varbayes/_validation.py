@@ -60,16 +60,14 @@ def check_data(
             "(X[~X.mask.any(axis=1)].data) or fill them (X.filled(value))."
         )
     if not is_gpu_array(X):
-        # X is NumPy-compatible here: validated as such, whatever the dispatch setting.
-        with sklearn.config_context(array_api_dispatch=False):
-            X = validate_data(
-                estimator,
-                X,
-                reset=reset,
-                dtype=list(FLOAT_DTYPES),
-                ensure_min_samples=ensure_min_samples,
-                ensure_all_finite="allow-nan" if allow_nan else True,
-            )
+        X = validate_numpy_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=list(FLOAT_DTYPES),
+            ensure_min_samples=ensure_min_samples,
+            ensure_all_finite="allow-nan" if allow_nan else True,
+        )
         if not allow_nan:
             check_magnitude(X, X.dtype if dtype is None else dtype, power)
         return X
@@ -82,6 +80,17 @@ def check_data(
     check_magnitude(X, X.dtype if dtype is None else dtype, power)
     _check_features(estimator, X, reset)
     return xp.ascontiguousarray(X)
+
+
+def validate_numpy_data(estimator: Any, X: Any, y: Any = "no_validation", **kwargs: Any) -> Any:
+    """scikit-learn's ``validate_data`` for input computed on with NumPy,
+    whatever the array-API dispatch setting: arrays of other array-API
+    libraries come in through DLPack (:func:`to_backend_array`), and are then
+    validated as NumPy arrays (under dispatch scikit-learn would validate
+    them in their own namespace, which NumPy dtypes do not fit)."""
+    X, y = to_backend_array(X), to_backend_array(y)
+    with sklearn.config_context(array_api_dispatch=False):
+        return validate_data(estimator, X, y, **kwargs)
 
 
 def _check_shape_and_dtype(estimator: Any, X: Any, ensure_min_samples: int) -> Any:

@@ -44,13 +44,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._backend import get_backend
 from .._execution import get_executor, is_dask_array
 from .._validation import (
     FLOAT_DTYPES,
     check_data,
+    validate_numpy_data,
     check_magnitude,
     check_option,
     check_sample_weight,
@@ -369,7 +370,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
                 Z = _dask_rows(self, X, y)
                 X = Z[:, :-1]
             else:
-                X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), y_numeric=True, reset=True)
+                X, y = validate_numpy_data(self, X, y, dtype=list(FLOAT_DTYPES), y_numeric=True, reset=True)
                 check_magnitude(X, X.dtype)
                 check_magnitude(y[:, None], X.dtype)
                 Z = np.column_stack([X, y]).astype(np.float64)  # one array of rows (x, y) for the executor
@@ -416,7 +417,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         if is_dask_array(X):
             X = check_data(self, X, reset=False)
         else:
-            X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
+            X = validate_numpy_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
         mean = X @ self.coef_ + self.intercept_
         Xc = X.astype(np.float64) - self.X_offset_
         leverage = ((Xc @ self.coef_scale_) * Xc).sum(axis=1)

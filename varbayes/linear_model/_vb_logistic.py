@@ -45,13 +45,14 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._backend import get_backend
 from .._execution import ChunkExecutor, compute, get_executor, is_dask_array, persist
 from .._validation import (
     FLOAT_DTYPES,
     check_data,
+    validate_numpy_data,
     check_magnitude,
     check_option,
     check_random_state_param,
@@ -410,7 +411,7 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
     def _problems(self, X: Any, y: Any, sample_weight: Any) -> tuple:
         """In memory: X validated, the classes, one 0/1 target per binary
         problem (one-vs-rest), and the row weights (sample and class weights)."""
-        X, y = validate_data(self, X, y, dtype=list(FLOAT_DTYPES), reset=True)
+        X, y = validate_numpy_data(self, X, y, dtype=list(FLOAT_DTYPES), reset=True)
         check_classification_targets(y)
         check_magnitude(X, X.dtype)
         encoder = LabelEncoder().fit(y)
@@ -473,7 +474,7 @@ class VBLogisticRegression(ClassifierMixin, BaseEstimator):
     def _activation(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The mean mu and variance s^2 of w^T x under q, per row and problem, and X with its 1s."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
+        X = validate_numpy_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
         Xa = np.column_stack([X] + ([np.ones(X.shape[0])] if self.fit_intercept else [])).astype(np.float64)
         W = self.coef_.astype(np.float64)
         mu = Xa @ (np.column_stack([W, self.intercept_]) if self.fit_intercept else W).T

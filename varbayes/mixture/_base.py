@@ -421,7 +421,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         ----------
         X : array-like of shape (n_samples, n_features)
             NumPy input (float32 kept as float32, other dtypes converted to
-            float64) or a CuPy array (fitted on the GPU with ``device='auto'``).
+            float64), a CuPy array (fitted on the GPU with ``device='auto'``)
+            or an array of another array-API library, taken through DLPack (a
+            CUDA tensor is fitted on its GPU).  Under scikit-learn's
+            ``array_api_dispatch`` the fitted attributes, and the outputs of
+            later calls, are in X's namespace and on its device; without it
+            they are NumPy arrays.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
