@@ -35,8 +35,7 @@ print(f"RMSE of the filled pixels: VB PCA {rmse:.2f}, column means {baseline:.2f
 shown = range(8)
 fig, axes = plt.subplots(4, len(shown), figsize=(10, 5.4), layout="constrained")
 seen = np.ma.masked_invalid(X_missing)
-cmap = plt.get_cmap("gray_r").copy()
-cmap.set_bad("tab:red")
+cmap = plt.get_cmap("gray_r").with_extremes(bad="tab:red")
 for col, i in enumerate(shown):
     for row, (image, kw) in enumerate([(X[i], {}), (seen[i], {"cmap": cmap}), (filled[i], {}),
                                        (np.where(mask[i], std[i], np.nan), {"cmap": "viridis", "vmax": std.max()})]):
