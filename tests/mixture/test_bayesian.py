@@ -75,11 +75,11 @@ def _log_joint_globals_mc(est, X, resp, rng, n_draws):
         if est.weight_concentration_prior_type == "dirichlet_distribution":
             alpha = est.weight_concentration_
             pi = rng.dirichlet(alpha)
-            lp += ss.dirichlet(np.full(K, a0)).logpdf(pi) - ss.dirichlet(alpha).logpdf(pi)
+            lp += ss.dirichlet.logpdf(pi, np.full(K, a0)) - ss.dirichlet.logpdf(pi, alpha)
         else:
             a, b = est.weight_concentration_
             v = rng.beta(a, b)
-            lp += np.sum(ss.beta(1.0, a0).logpdf(v) - ss.beta(a, b).logpdf(v))
+            lp += np.sum(ss.beta.logpdf(v, 1.0, a0) - ss.beta.logpdf(v, a, b))
             pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
         precisions = _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng)
         lp += precisions["log_prior_minus_q"]
@@ -87,27 +87,43 @@ def _log_joint_globals_mc(est, X, resp, rng, n_draws):
         for k in range(K):
             Lam = precisions["Lambda"][k]
             mu = rng.multivariate_normal(m[k], np.linalg.inv(beta[k] * Lam))
-            lp += ss.multivariate_normal(m0, np.linalg.inv(b0 * Lam)).logpdf(mu)
-            lp -= ss.multivariate_normal(m[k], np.linalg.inv(beta[k] * Lam)).logpdf(mu)
-            loglik[:, k] = np.log(pi[k]) + ss.multivariate_normal(mu, np.linalg.inv(Lam)).logpdf(X)
+            lp += _normal_logpdf(mu, m0, b0 * Lam)[0]
+            lp -= _normal_logpdf(mu, m[k], beta[k] * Lam)[0]
+            loglik[:, k] = np.log(pi[k]) + _normal_logpdf(X, mu, Lam)
         total[s] = np.sum(resp * loglik) + lp + entropy
     return total / n
+
+
+def _normal_logpdf(x, mean, precision):
+    """log N(x | mean, precision^{-1}) at the rows of x, from its formula."""
+    r = np.atleast_2d(x) - mean
+    logdet = np.linalg.slogdet(precision)[1]
+    return 0.5 * logdet - 0.5 * r.shape[1] * np.log(2 * np.pi) - 0.5 * np.einsum("ni,ij,nj->n", r, precision, r)
+
+
+def _normal_pdf(x, mean, precision):
+    return np.exp(_normal_logpdf(x, mean, precision))
 
 
 def _per_k(nu, cov):
     return nu.reshape((-1,) + (1,) * (cov.ndim - 1))
 
 
-def _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng):
-    """Draw each component's precision from q and return log p - log q, with scipy.stats."""
+def _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng, log_density=True):
+    """Draw each component's precision from q and return log p - log q, with scipy.stats.
+
+    (The distributions' methods, not frozen distributions: scipy formats a
+    docstring for each frozen multivariate one, which cost more than the
+    arithmetic in these loops.)"""
     if ct in ("full", "tied"):
         blocks = [W_inv] if ct == "tied" else list(W_inv)
         dofs = [nu[0]] if ct == "tied" else list(nu)
         mats, lp = [], 0.0
         for Winv, df in zip(blocks, dofs):
-            q = ss.wishart(df=df, scale=np.linalg.inv(Winv))
-            L = q.rvs(random_state=rng).reshape(d, d)
-            lp += ss.wishart(df=nu0, scale=np.linalg.inv(W0_inv)).logpdf(L) - q.logpdf(L)
+            scale = np.linalg.inv(Winv)
+            L = ss.wishart.rvs(df=df, scale=scale, random_state=rng).reshape(d, d)
+            if log_density:
+                lp += ss.wishart.logpdf(L, df=nu0, scale=np.linalg.inv(W0_inv)) - ss.wishart.logpdf(L, df=df, scale=scale)
             mats.append(L)
         return {"Lambda": mats * K if ct == "tied" else mats, "log_prior_minus_q": lp}
     if ct == "diag":
@@ -117,7 +133,7 @@ def _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng):
         shape, rate = d * nu / 2, d * W_inv / 2
         shape0, rate0 = d * nu0 / 2, d * W0_inv / 2
     lam = rng.gamma(shape, 1.0 / rate)
-    lp = np.sum(ss.gamma(shape0, scale=1 / rate0).logpdf(lam) - ss.gamma(shape, scale=1 / rate).logpdf(lam))
+    lp = 0.0 if not log_density else np.sum(ss.gamma.logpdf(lam, shape0, scale=1 / rate0) - ss.gamma.logpdf(lam, shape, scale=1 / rate))
     mats = [np.diag(lam[k]) if ct == "diag" else lam[k] * np.eye(d) for k in range(K)]
     return {"Lambda": mats, "log_prior_minus_q": lp}
 
@@ -267,19 +283,21 @@ def test_predictive_density_equals_monte_carlo_over_q(cov_type, prior):
             v = rng.beta(*est.weight_concentration_)
             pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
             extra = np.prod(1 - v)  # mass beyond K: a new component
-        prec = _draw_precisions(cov_type, nu, W_inv, est.degrees_of_freedom_prior_, est.covariance_prior_, d, K, rng)
+        prec = _draw_precisions(cov_type, nu, W_inv, est.degrees_of_freedom_prior_, est.covariance_prior_, d, K, rng,
+                                log_density=False)
         dens = np.zeros(len(points))
         for k in range(K):
             mu = rng.multivariate_normal(est.means_[k], np.linalg.inv(est.mean_precision_[k] * prec["Lambda"][k]))
-            dens += pi[k] * ss.multivariate_normal(mu, np.linalg.inv(prec["Lambda"][k])).pdf(points)
+            dens += pi[k] * _normal_pdf(points, mu, prec["Lambda"][k])
         if extra:
             if cov_type == "tied":  # its precision is the shared Lambda, drawn from q
                 p0 = prec["Lambda"][0]
             else:  # its precision is drawn from the prior
                 nu0, W0_inv = est.degrees_of_freedom_prior_, np.asarray(est.covariance_prior_)
-                p0 = _draw_precisions(cov_type, np.full(1, nu0), W0_inv[None], nu0, W0_inv, d, 1, rng)["Lambda"][0]
+                p0 = _draw_precisions(cov_type, np.full(1, nu0), W0_inv[None], nu0, W0_inv, d, 1, rng,
+                                      log_density=False)["Lambda"][0]
             mu0 = rng.multivariate_normal(est.mean_prior_, np.linalg.inv(est.mean_precision_prior_ * p0))
-            dens += extra * ss.multivariate_normal(mu0, np.linalg.inv(p0)).pdf(points)
+            dens += extra * _normal_pdf(points, mu0, p0)
         draws.append(dens)
     draws = np.asarray(draws)
     mc = draws.mean(0)
