@@ -16,7 +16,9 @@ Run on a machine with an NVIDIA GPU, CuPy and PyTorch (CUDA)::
    iterations, so the initialisation is not counted on any side.  For ours
    also: the CuPy memory pool after fits of the two lengths (equal when the
    iterations allocate nothing new) and the device-to-host copies per
-   iteration through the backend (the scalars that decide convergence).
+   iteration through the backend's ``to_numpy`` (the bound's scalars; the
+   single values that per-chunk checks read with ``bool(...)`` are not
+   counted).
 3. The VAE of pytorch/examples (784-400-20, batch 128, Bernoulli, Adam) for
    one epoch of 60 000 images on the GPU, ours (CuPy) beside PyTorch's
    (``benchmarks/bench_vae.py --device gpu``).

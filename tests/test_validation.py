@@ -204,3 +204,9 @@ def test_estimators_without_array_api_support_take_other_arrays_and_give_numpy(d
             out = getattr(est.fit(Xs, ys), method)(Xs)
         assert isinstance(out, np.ndarray), type(est).__name__
         np.testing.assert_allclose(out, reference, rtol=1e-12, err_msg=type(est).__name__)
+        if hasattr(est, "inverse_transform"):  # latent vectors of the other library too
+            with sklearn.config_context(array_api_dispatch=dispatch):
+                back = est.inverse_transform(xs.asarray(out, device=xs.Device("device1")))
+            np.testing.assert_allclose(back, est.inverse_transform(out), rtol=1e-12)
+        if hasattr(est, "predictive_log_pdf"):
+            np.testing.assert_allclose(est.predictive_log_pdf(Xs, ys), est.predictive_log_pdf(X, y), rtol=1e-12)

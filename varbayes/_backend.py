@@ -109,18 +109,18 @@ def to_backend_array(X: Any) -> Any:
     if kind == _DLPACK_CPU:
         try:
             return np.from_dlpack(X)
-        except (BufferError, TypeError, RuntimeError, ValueError):  # read-only or unusual strides
+        except (AttributeError, BufferError, TypeError, RuntimeError, ValueError):  # no DLPack, or a layout it refuses
             return np.asarray(X)
     if kind in (_DLPACK_CUDA, _DLPACK_CUDA_MANAGED):
         cupy = _import_cupy()
         if cupy is None:
             raise TypeError(
-                f"X is a {type(X).__name__} on a CUDA device, and computing there needs CuPy: install "
-                "the GPU extra (pip install 'varbayes[gpu]'), or move X to the CPU first."
+                f"Got a {type(X).__name__} on a CUDA device, and computing there needs CuPy: install "
+                "the GPU extra (pip install 'varbayes[gpu]'), or move the array to the CPU first."
             )
         return cupy.from_dlpack(X)
     raise TypeError(
-        f"X is a {type(X).__name__} on a device varbayes cannot compute on (DLPack device type {kind}): "
+        f"Got a {type(X).__name__} on a device varbayes cannot compute on (DLPack device type {kind}): "
         "move it to the CPU (NumPy) or a CUDA GPU first."
     )
 

@@ -463,8 +463,8 @@ def check_array_param(
             f"got a {type(value).__name__}: {value!r:.60}."
         )
     try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+        arr = np.asarray(to_numpy(value), dtype=dtype)  # a tensor or CuPy array: to the host first
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(
             f"The parameter {name!r} must be an array-like of numbers of shape {shape}, "
             f"got {value!r:.60} ({exc})."

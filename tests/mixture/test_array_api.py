@@ -151,3 +151,29 @@ def test_cuda_inputs_fit_on_the_gpu_and_answer_there(cls):
     assert_allclose(est.means_.cpu().numpy(), ref.means_, rtol=1e-8)
     assert isinstance(est_cp.means_, cupy.ndarray) and isinstance(proba, cupy.ndarray)
     assert_allclose(proba.get(), ref.predict_proba(X), atol=1e-8)
+
+
+@pytest.mark.parametrize("cls", [GaussianMixture, BayesianGaussianMixture])
+def test_continuing_a_fit_on_arrays_of_another_namespace_is_refused(cls):
+    """A warm start or a continued stream under dispatch takes arrays like the
+    fit's, as predict does; a new fit (warm_start=False) takes any."""
+    X = _data()
+    with sklearn.config_context(array_api_dispatch=True):
+        warm = cls(n_components=2, random_state=0, max_iter=3, warm_start=True).fit(xs.asarray(X))
+        stream = cls(n_components=2, random_state=0, batch_size=20).partial_fit(xs.asarray(X))
+        means = (to_numpy(warm.means_), to_numpy(stream.means_))
+        with pytest.raises(ValueError, match=rf"{cls.__name__}\.fit\(\) must use the same namespace"):
+            warm.fit(X)
+        with pytest.raises(ValueError, match=rf"{cls.__name__}\.partial_fit\(\) must use the same namespace"):
+            stream.partial_fit(X)
+        assert_allclose(to_numpy(warm.means_), means[0])
+        assert_allclose(to_numpy(stream.means_), means[1])
+        assert isinstance(warm.set_params(warm_start=False).fit(X).means_, np.ndarray)
+
+
+def test_array_parameters_may_be_arrays_of_another_namespace():
+    X = _data()
+    means = xs.asarray(np.array([[0.0, 0.0, 0.0], [4.0, 4.0, 4.0]]), device=xs.Device("device1"))
+    ref = GaussianMixture(n_components=2, means_init=to_numpy(means), random_state=0).fit(X)
+    est = GaussianMixture(n_components=2, means_init=means, random_state=0).fit(X)
+    assert_allclose(est.means_, ref.means_, rtol=1e-12)

@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.extmath import svd_flip
 from sklearn.utils.validation import check_is_fitted
 
+from .._backend import to_numpy
 from .._execution import get_executor, is_dask_array, persist
 from .._validation import (
     check_array_param,
@@ -509,7 +510,7 @@ class VBPCA(ClassNamePrefixFeaturesOutMixin, _BaseVBPCA):
         ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        Z = np.asarray(X, dtype=self.components_.dtype)
+        Z = np.asarray(to_numpy(X), dtype=self.components_.dtype)
         if Z.ndim != 2 or Z.shape[1] != self.n_components_:
             raise ValueError(f"X must have shape (n_samples, {self.n_components_}), got {Z.shape}.")
         return Z @ (self.components_ * self.singular_values_[:, None].astype(Z.dtype)) + self.mean_

@@ -46,7 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import get_backend
+from .._backend import get_backend, to_numpy
 from .._execution import get_executor, is_dask_array
 from .._validation import (
     FLOAT_DTYPES,
@@ -461,7 +461,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         """
         mean, scale2, nu = self._predictive(X)
         if not is_dask_array(y):
-            y = np.asarray(y, dtype=np.float64).reshape(-1)
+            y = np.asarray(to_numpy(y), dtype=np.float64).reshape(-1)
         # log St(y | mean, scale2, nu), written out so that Dask arrays stay lazy.
         const = math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi)
         r2 = (y - mean) ** 2 / scale2

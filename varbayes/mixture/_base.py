@@ -443,10 +443,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         online = self.learning_method == "online"
         fit = self._fit_online if online else self._fit
         return self._checked_call(X, sample_weight, reset=do_init, initialising=True, online=online,
-                                  fit=lambda be, X, w: fit(be, X, w, do_init))
+                                  fit=lambda be, X, w: fit(be, X, w, do_init), method="fit")
 
     def _checked_call(self, X: Any, sample_weight: Any, *, reset: bool, initialising: bool, online: bool, fit: Any,
-                      ensure_min_samples: int = 2) -> "BaseMixture":
+                      method: str, ensure_min_samples: int = 2) -> "BaseMixture":
         """Validate, then run ``fit(be, X, sample_weight)`` and assign the attributes it returns.
 
         Shared by ``fit`` and ``partial_fit``.  Every check runs before any
@@ -455,7 +455,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         with unchanged_on_error(self):
             ns = input_namespace(X)  # under array-API dispatch, where the attributes go
-            if not reset:
+            if not reset:  # continuing a fit: under dispatch, on arrays like the fit's
+                check_same_namespace(X, self, method, "means_")
                 check_warm_start(self, self._structure())
             X = check_data(self, X, reset=reset, ensure_min_samples=ensure_min_samples, persist=True)
             sample_weight = check_sample_weight(sample_weight, X)
@@ -508,7 +509,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             return self._stream(be, X, w, fitted, float(self.total_samples), epochs=1, full_pass=False)
 
         return self._checked_call(X, sample_weight, reset=not fitted, initialising=not fitted, online=True,
-                                  fit=stream, ensure_min_samples=1)
+                                  fit=stream, method="partial_fit", ensure_min_samples=1)
 
     def _fit_online(self, be: Backend, X: Any, sample_weight: Any, do_init: bool) -> dict:
         total = float(X.shape[0] if sample_weight is None else be.scalar(sample_weight.sum(dtype=be.xp.float64)))

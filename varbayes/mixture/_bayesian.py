@@ -145,8 +145,9 @@ class BayesianGaussianMixture(BaseMixture):
         As :class:`GaussianMixture`.
     verbose_interval : int, default=10
     device : {'auto', 'cpu', 'gpu'}, default='auto'
-        'auto' uses the GPU for CuPy input.  Fitted attributes are NumPy
-        arrays on the host whatever the device.
+        'auto' uses the GPU for CuPy input (or a CUDA tensor).  Fitted
+        attributes are NumPy arrays on the host whatever the device, unless
+        scikit-learn's array-API dispatch is on (then in X's namespace).
     chunk_size : int, default=None
         Rows per chunk of the passes over X (bounded memory); automatic when None.
     elbo_per_update : bool, default=False

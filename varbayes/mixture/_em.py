@@ -103,9 +103,11 @@ class GaussianMixture(BaseMixture):
     verbose_interval : int, default=10
         Iterations between messages.
     device : {'auto', 'cpu', 'gpu'}, default='auto'
-        Where to compute: 'auto' uses the GPU for CuPy input and the CPU
-        otherwise.  Fitted attributes are NumPy arrays on the host whatever
-        the device.
+        Where to compute: 'auto' uses the GPU for CuPy input (or a CUDA
+        tensor, through DLPack) and the CPU otherwise.  Fitted attributes
+        are NumPy arrays on the host whatever the device, unless
+        scikit-learn's array-API dispatch is on (then they are in X's
+        namespace and on its device; see the GPU page).
     chunk_size : int, default=None
         Rows per chunk of the passes over X; by default chosen from a working
         memory budget (about 2 MiB on CPU, 256 MiB on GPU), so the extra memory

@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._backend import Backend
+from .._backend import Backend, to_numpy
 from .._execution import ChunkExecutor, chunk_slices, workspace  # noqa: F401  (chunk_slices re-exported for the tests)
 from ._covariance import Covariance, get_covariance, residuals, shifted_rows, split_centers
 
@@ -205,7 +205,7 @@ def _nonzero(xp: Any, counts: Any) -> Any:
 
 
 def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+    return np.asarray(to_numpy(a))  # the backend knows CuPy
 
 
 def chunk_stats(

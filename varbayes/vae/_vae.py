@@ -20,6 +20,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import sklearn
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -30,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import DEVICES, Backend, get_backend, is_gpu_array
+from .._backend import DEVICES, Backend, get_backend, is_gpu_array, to_backend_array
 from .._elbo import ELBOTracker
 from .._execution import DaskExecutor, get_executor, is_dask_array, one_blas_thread
 from .._progress import Progress
@@ -900,8 +901,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                     f"{self.n_components}), got shape {X.shape}."
                 )
             return self._on_blocks("inverse_transform", X, int(self.n_features_in_), dtype, validate=False)
+        X = to_backend_array(X)  # another array-API library's array: through DLPack
         if not is_gpu_array(X):
-            X = check_array(X, dtype=dtype)
+            with sklearn.config_context(array_api_dispatch=False):  # X is NumPy-compatible now
+                X = check_array(X, dtype=dtype)
         be = get_backend(self.device, X)
         Z = be.asarray(X, dtype=dtype)
         if Z.ndim != 2 or Z.shape[1] != self.n_components:
