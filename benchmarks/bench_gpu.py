@@ -99,6 +99,8 @@ def main() -> None:
                     times["torch"].append(_gpu_time(ours_torch, X_torch, sync))
         best = {key: min(v) / args.iters if v else float("nan") for key, v in times.items()}
         diff = float(np.max(np.abs(ours_gpu.means_ - ours_cpu.means_)))
+        if has_torch:  # the tensor's fit too (its means are CUDA tensors)
+            diff = max(diff, float(np.max(np.abs(ours_torch.means_.cpu().numpy() - ours_cpu.means_))))
         failed |= not diff < 1e-6 * max(1.0, float(np.max(np.abs(ours_cpu.means_))))
         print(f"{model:<6}{cov:<6}{best['sk']:>13.4f}{best['cpu']:>10.4f}{best['gpu']:>10.4f}{best['torch']:>10.4f}"
               f"{best['sk'] / best['gpu']:>10.1f}x{best['cpu'] / best['gpu']:>10.1f}x{diff:>13.2e}")
