@@ -44,9 +44,10 @@ def _models(model: str, covariance_type: str, X: np.ndarray, k: int, iters: int)
     return getattr(sklearn.mixture, name)(**common, **init), getattr(varbayes, name)(**common, **init)
 
 
-def _gpu_time(est, X_device, sync) -> float:
+def synced_fit_seconds(est, X, sync=lambda: None) -> float:
+    """A fit's seconds (warnings silenced), the device synchronised before and after."""
     sync()
-    t = timed_fit(est, X_device)
+    t = timed_fit(est, X)
     sync()
     return t
 
@@ -91,11 +92,11 @@ def main() -> None:
             with threadpool_limits(limits=args.threads):
                 times["sk"].append(timed_fit(sk, X))
                 times["cpu"].append(timed_fit(ours_cpu, X))
-            times["gpu"].append(_gpu_time(ours_gpu, X_gpu, sync))
+            times["gpu"].append(synced_fit_seconds(ours_gpu, X_gpu, sync))
             if has_torch:
                 _, ours_torch = _models(model, cov, X, args.k, args.iters)
                 with sklearn.config_context(array_api_dispatch=True):
-                    times["torch"].append(_gpu_time(ours_torch, X_torch, sync))
+                    times["torch"].append(synced_fit_seconds(ours_torch, X_torch, sync))
         best = {key: min(v) / args.iters if v else float("nan") for key, v in times.items()}
         diff = float(np.max(np.abs(ours_gpu.means_ - ours_cpu.means_)))
         if has_torch:  # the tensor's fit too (its means are CUDA tensors)

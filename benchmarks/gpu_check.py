@@ -37,13 +37,12 @@ import os
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bench_vae  # noqa: E402
+from bench_gpu import synced_fit_seconds  # noqa: E402
 from bench_mixture import make_data  # noqa: E402
 
 import sklearn  # noqa: E402
@@ -54,20 +53,9 @@ import varbayes._backend as backend  # noqa: E402
 from varbayes._backend import cuda_available  # noqa: E402
 
 
-def _fit_seconds(make, X, iters: int, sync) -> float:
-    est = make(iters)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sync()
-        t0 = time.perf_counter()
-        est.fit(X)
-        sync()
-    return time.perf_counter() - t0
-
-
 def per_iteration(make, X, short: int, long: int, sync=lambda: None) -> float:
     """Seconds per iteration: (t(long) - t(short)) / (long - short)."""
-    return (_fit_seconds(make, X, long, sync) - _fit_seconds(make, X, short, sync)) / (long - short)
+    return (synced_fit_seconds(make(long), X, sync) - synced_fit_seconds(make(short), X, sync)) / (long - short)
 
 
 @contextlib.contextmanager
@@ -130,7 +118,7 @@ def gpu_mixture_columns(args, X: np.ndarray, rows: dict, report) -> None:
             for iters in (2, args.iters):
                 pool.free_all_blocks()
                 with counting_host_copies() as count:
-                    _fit_seconds(lambda i: ours(max_iter=i, **common), X_gpu, iters, sync)
+                    synced_fit_seconds(ours(max_iter=iters, **common), X_gpu, sync)
                 sizes.append(pool.total_bytes() / 2**20)
                 copies.append(count[0])
             row["copies/iter"] = f"{(copies[1] - copies[0]) / (args.iters - 2):.1f}"

@@ -198,9 +198,7 @@ def input_namespace(X: Any) -> InputNamespace | None:
     """
     if not sklearn.get_config().get("array_api_dispatch", False):
         return None
-    if isinstance(X, (np.ndarray, np.generic)) or type(X).__module__.split(".")[0] == "dask":
-        return None
-    if not array_api_compat.is_array_api_obj(X):
+    if not (is_gpu_array(X) or _is_foreign_array(X)):
         return None
     return InputNamespace(array_api_compat.array_namespace(X), array_api_compat.device(X))
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 import sklearn
+from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
 from ._backend import get_backend, input_namespace, is_gpu_array, to_backend_array, to_numpy
@@ -91,6 +92,17 @@ def validate_numpy_data(estimator: Any, X: Any, y: Any = "no_validation", **kwar
     X, y = to_backend_array(X), to_backend_array(y)
     with sklearn.config_context(array_api_dispatch=False):
         return validate_data(estimator, X, y, **kwargs)
+
+
+def check_numpy_array(X: Any, **kwargs: Any) -> Any:
+    """scikit-learn's ``check_array`` in the same way as
+    :func:`validate_numpy_data`, for arrays that are not the estimator's X
+    (latent vectors); a CuPy array is returned unchecked, as it is."""
+    X = to_backend_array(X)
+    if is_gpu_array(X):
+        return X
+    with sklearn.config_context(array_api_dispatch=False):
+        return check_array(X, **kwargs)
 
 
 def _check_shape_and_dtype(estimator: Any, X: Any, ensure_min_samples: int) -> Any:

@@ -20,7 +20,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import sklearn
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -28,15 +27,16 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import DEVICES, Backend, get_backend, is_gpu_array, to_backend_array
+from .._backend import DEVICES, Backend, get_backend
 from .._elbo import ELBOTracker
 from .._execution import DaskExecutor, get_executor, is_dask_array, one_blas_thread
 from .._progress import Progress
 from .._validation import (
     check_data,
+    check_numpy_array,
     check_option,
     check_random_state_param,
     check_scalar,
@@ -901,10 +901,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseE
                     f"{self.n_components}), got shape {X.shape}."
                 )
             return self._on_blocks("inverse_transform", X, int(self.n_features_in_), dtype, validate=False)
-        X = to_backend_array(X)  # another array-API library's array: through DLPack
-        if not is_gpu_array(X):
-            with sklearn.config_context(array_api_dispatch=False):  # X is NumPy-compatible now
-                X = check_array(X, dtype=dtype)
+        X = check_numpy_array(X, dtype=dtype)
         be = get_backend(self.device, X)
         Z = be.asarray(X, dtype=dtype)
         if Z.ndim != 2 or Z.shape[1] != self.n_components:
