@@ -182,8 +182,8 @@ def test_a_worker_killed_mid_fit_leaves_the_estimator_fitted_correctly_or_as_it_
 
     dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
-    X = _data(60_000, seed=4)
-    kw = dict(n_components=3, init_params="random_from_data", random_state=0, max_iter=60, tol=0.0)
+    X = _data(20_000, seed=4)
+    kw = dict(n_components=3, init_params="random_from_data", random_state=0, max_iter=20, tol=0.0)
     est = GaussianMixture(**kw).fit(X[:500])
     before = dict(vars(est))
     outcome = {}
@@ -194,7 +194,7 @@ def test_a_worker_killed_mid_fit_leaves_the_estimator_fitted_correctly_or_as_it_
         def fit():
             with dask.config.set(scheduler=client):
                 try:
-                    est.fit(da.from_array(X, chunks=(5000, 3)))
+                    est.fit(da.from_array(X, chunks=(2500, 3)))
                     outcome["fitted"] = True
                 except ClusterError as exc:
                     outcome["error"] = exc
