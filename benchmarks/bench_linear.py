@@ -83,6 +83,7 @@ def regression_rows(name, X, y):
     for label, make in [
         ("VBLinearRegression", lambda: VBLinearRegression()),
         ("VBLinearRegression(ard=True)", lambda: VBLinearRegression(ard=True)),
+        ("VBLinearRegression(ard=True, prune=True)", lambda: VBLinearRegression(ard=True, prune=True)),
         ("BayesianRidge", lambda: BayesianRidge()),
         ("ARDRegression", lambda: ARDRegression()),
     ]:
@@ -124,7 +125,7 @@ def main() -> None:
     print("| data | model | held-out R^2 | held-out log predictive density | fit (s) |")
     print("|---|---|---:|---:|---:|")
     for data, label, r2, lpd, seconds in reg:
-        print(f"| {data} | {label} | {r2:.4f} | {lpd:.4f} | {seconds:.3f} |")
+        print(f"| {data} | {label} | {r2:.4f} | {lpd:.5f} | {seconds:.3f} |")
     print()
     print("| data | model | accuracy | log-loss | ECE | fit (s) |")
     print("|---|---|---:|---:|---:|---:|")

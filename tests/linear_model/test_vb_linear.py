@@ -41,47 +41,90 @@ def test_with_the_precision_held_q_w_is_the_exact_posterior(lam):
     assert reg.noise_rate_ == pytest.approx(b, rel=1e-10) and reg.noise_shape_ == pytest.approx(1e-6 + 30)
 
 
-@pytest.mark.parametrize("ard", [False, True])
-def test_the_elbo_equals_a_monte_carlo_estimate(ard):
-    # Draws from q(w, tau) q(lambda); log p(y, w, tau, lambda) - log q with scipy.stats.
-    X, y = _problem(n=40, d=3, seed=1)
-    reg = VBLinearRegression(ard=ard, alpha_1=2.0, alpha_2=1.0, lambda_1=1.5, lambda_2=0.5, max_iter=7, tol=0).fit(X, y)
+def _monte_carlo_elbo(reg, X, y, S=20000):
+    """Draws from q(w, tau) q(lambda) of the kept coefficients; log p(y, w, tau, lambda) - log q
+    with scipy.stats, per sample, for the priors Gam(2, 1) (tau) and Gam(1.5, 0.5) (lambda)."""
+    keep = np.isfinite(np.broadcast_to(reg.lambda_, X.shape[1]))
+    d = int(keep.sum())
     rng = np.random.default_rng(0)
-    S = 20000
-    a, b, V, m = reg.noise_shape_, reg.noise_rate_, reg.coef_scale_, reg.coef_
+    a, b, m = reg.noise_shape_, reg.noise_rate_, reg.coef_[keep]
+    V = reg.coef_scale_[np.ix_(keep, keep)]
     tau = stats.gamma(a, scale=1 / b).rvs(S, random_state=rng)
-    w = m + rng.standard_normal((S, 3)) @ np.linalg.cholesky(V).T / np.sqrt(tau)[:, None]
-    shape, rate = np.broadcast_to(reg.lambda_shape_, 3), np.broadcast_to(reg.lambda_rate_, 3)
-    k = 3 if ard else 1
-    lam = stats.gamma(shape[:k], scale=1 / rate[:k]).rvs((S, k), random_state=rng)
-    lam_full = np.broadcast_to(lam, (S, 3))
-    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    w = m + rng.standard_normal((S, d)) @ np.linalg.cholesky(V).T / np.sqrt(tau)[:, None]
+    ard = reg.lambda_shape_.size > 1
+    shape, rate = (reg.lambda_shape_[keep], reg.lambda_rate_[keep]) if ard else (reg.lambda_shape_, reg.lambda_rate_)
+    lam = stats.gamma(shape, scale=1 / rate).rvs((S, shape.size), random_state=rng)
+    Xc, yc = (X - X.mean(axis=0))[:, keep], y - y.mean()
     log_p = (
         stats.norm.logpdf(yc[None, :], loc=w @ Xc.T, scale=1 / np.sqrt(tau)[:, None]).sum(axis=1)
-        + stats.norm.logpdf(w, scale=1 / np.sqrt(tau[:, None] * lam_full)).sum(axis=1)
+        + stats.norm.logpdf(w, scale=1 / np.sqrt(tau[:, None] * lam)).sum(axis=1)
         + stats.gamma.logpdf(tau, 2.0, scale=1.0)
         + stats.gamma.logpdf(lam, 1.5, scale=2.0).sum(axis=1)
     )
     log_q = (
         stats.gamma.logpdf(tau, a, scale=1 / b)
         # N(w | m, V / tau) = N(sqrt(tau) (w - m) | 0, V) tau^{d/2}: one vectorised scipy call
-        + stats.multivariate_normal.logpdf(np.sqrt(tau)[:, None] * (w - m), np.zeros(3), V) + 1.5 * np.log(tau)
-        + stats.gamma.logpdf(lam, shape[:k], scale=1 / rate[:k]).sum(axis=1)
+        + stats.multivariate_normal.logpdf(np.sqrt(tau)[:, None] * (w - m), np.zeros(d), V) + 0.5 * d * np.log(tau)
+        + stats.gamma.logpdf(lam, shape, scale=1 / rate).sum(axis=1)
     )
     values = (log_p - log_q) / len(y)
-    se = values.std() / np.sqrt(S)
-    assert abs(values.mean() - reg.lower_bound_) < 4 * se
+    return values.mean(), values.std() / np.sqrt(S)
+
+
+PRIORS = dict(alpha_1=2.0, alpha_2=1.0, lambda_1=1.5, lambda_2=0.5)
+
+
+@pytest.mark.parametrize("ard", [False, True])
+def test_the_elbo_equals_a_monte_carlo_estimate(ard):
+    X, y = _problem(n=40, d=3, seed=1)
+    reg = VBLinearRegression(ard=ard, max_iter=7, tol=0, **PRIORS).fit(X, y)
+    mean, se = _monte_carlo_elbo(reg, X, y)
+    assert abs(mean - reg.lower_bound_) < 4 * se
+
+
+def test_the_pruned_model_s_elbo_equals_a_monte_carlo_estimate():
+    # A pure-noise fourth column is pruned; the bound is then that of the
+    # model without it: draws of the kept coefficients and their lambdas only.
+    X, y = _problem(n=40, d=3, seed=1)
+    X = np.column_stack([X, np.random.default_rng(101).normal(size=40)])
+    reg = VBLinearRegression(ard=True, prune=True, max_iter=7, tol=0, **PRIORS).fit(X, y)
+    assert np.isfinite(reg.lambda_).tolist() == [True, True, True, False] and reg.coef_[3] == 0.0
+    mean, se = _monte_carlo_elbo(reg, X, y)
+    assert abs(mean - reg.lower_bound_) < 4 * se
+
+
+def test_removal_gains_are_the_bound_of_the_model_without_each_coefficient():
+    # The closed form (Schur complement of V's precision, one coefficient's
+    # terms dropped) against the bound recomputed without it.
+    from varbayes._execution import ChunkExecutor
+    from varbayes.linear_model._vb_linear import VBLinearModel
+
+    X, y = _problem(n=50, d=5, seed=2)
+    model = VBLinearModel(5, True, 1e-6, 1e-6, 1e-6, 1e-6, True, False, prune=True)
+    s = model.summarize(ChunkExecutor(16), np.column_stack([X, y]), None)
+    params = model.initialize(None, None, None, None)
+    for _ in range(3):
+        params = model.update_lambda(model.update_coef(params, s)[0], s)[0]
+    params = model._without(model.update_coef(params, s)[0], np.array([4]))  # one already removed
+    params = model.update_coef(params, s)[0]
+    gains = model.removal_gains(params, s)
+    before = model.bound(params, s, "").value
+    for j in range(4):
+        after = model.bound(model._without(params, np.array([j])), s, "").value
+        assert gains[j] == pytest.approx((after - before) * s.n_samples, rel=1e-8, abs=1e-8)
+    assert gains[4] == -np.inf
 
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), n=st.integers(3, 40), d=st.integers(1, 8), ard=st.booleans(),
-       intercept=st.booleans(), noise=st.floats(1e-3, 10.0))
-def test_every_coordinate_update_ascends(seed, n, d, ard, intercept, noise):
+       intercept=st.booleans(), noise=st.floats(1e-3, 10.0), prune=st.booleans())
+def test_every_coordinate_update_ascends(seed, n, d, ard, intercept, noise, prune):
     X, y = _problem(n=n, d=d, seed=seed, noise=noise)
-    reg = VBLinearRegression(ard=ard, fit_intercept=intercept, elbo_per_update=True, max_iter=30, tol=0).fit(X, y)
+    reg = VBLinearRegression(ard=ard, prune=prune, fit_intercept=intercept, elbo_per_update=True, max_iter=30,
+                             tol=0).fit(X, y)
     values = reg.elbo_.values
     steps = reg.elbo_.steps
-    assert set(steps[1:]) <= {"q(w,tau)", "q(lambda)", "data"}
+    assert set(steps[1:]) <= {"q(w,tau)", "q(lambda)", "prune", "data"}
     gains = np.diff(values)
     assert np.all(gains >= -1e-9 * np.maximum(1.0, np.abs(values[:-1]))), gains.min()
 
@@ -96,6 +139,12 @@ def test_ard_prunes_pure_noise_columns():
     assert np.all(np.abs(reg.coef_[4:]) < 0.02)
     assert np.min(reg.lambda_[4:]) > 100 * np.max(reg.lambda_[:4])
     np.testing.assert_allclose(reg.coef_[:4], w[:4], atol=0.05)
+    # Pruning removes them exactly, keeps the others, and raises the bound.
+    pruned = VBLinearRegression(ard=True, prune=True, max_iter=1000, tol=1e-8).fit(X, y)
+    assert np.all(pruned.coef_[4:] == 0.0) and np.all(pruned.lambda_[4:] == np.inf)
+    assert np.all(pruned.coef_scale_[4:] == 0.0) and np.all(pruned.coef_scale_[:, 4:] == 0.0)
+    np.testing.assert_allclose(pruned.coef_[:4], w[:4], atol=0.05)
+    assert pruned.lower_bound_ > reg.lower_bound_
 
 
 def test_the_predictive_std_is_the_student_t_of_q():
@@ -148,7 +197,7 @@ def test_bad_input_is_refused_before_any_work():
     assert vars(reg).keys() == before.keys() and all(vars(reg)[k] is v for k, v in before.items())
 
 
-@parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True)])
+@parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True), VBLinearRegression(ard=True, prune=True)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
