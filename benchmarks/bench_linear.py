@@ -83,7 +83,7 @@ def regression_rows(name, X, y):
     for label, make in [
         ("VBLinearRegression", lambda: VBLinearRegression()),
         ("VBLinearRegression(ard=True)", lambda: VBLinearRegression(ard=True)),
-        ("VBLinearRegression(ard=True, prune=True)", lambda: VBLinearRegression(ard=True, prune=True)),
+        ("VBLinearRegression(ard=True, threshold_lambda=inf)", lambda: VBLinearRegression(ard=True, threshold_lambda=np.inf)),
         ("BayesianRidge", lambda: BayesianRidge()),
         ("ARDRegression", lambda: ARDRegression()),
     ]:

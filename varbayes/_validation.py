@@ -414,9 +414,11 @@ def check_scalar(
     include_low: bool = True,
     include_high: bool = True,
     allow_none: bool = False,
+    allow_inf: bool = False,
 ) -> None:
     """Raise an InvalidParameterError (a ValueError) naming ``name`` when a
-    scalar parameter is invalid, in scikit-learn's words."""
+    scalar parameter is invalid, in scikit-learn's words (NaN always is;
+    +inf only without ``allow_inf``)."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, kind):
@@ -428,9 +430,9 @@ def check_scalar(
         finite = math.isfinite(value)
     except OverflowError:  # an int too large for a float is still finite
         finite = True
-    if not finite:
-        # NaN passes every comparison below; no parameter here means infinity.
-        raise _invalid(name, "finite", value)
+    if not finite and not (allow_inf and value == math.inf):
+        # NaN passes every comparison below; few parameters here mean infinity.
+        raise _invalid(name, "finite" if not allow_inf else "a real number or inf", value)
     if low is not None and (value < low or (value == low and not include_low)):
         op = ">=" if include_low else ">"
         raise _invalid(name, f"{op} {low}", value)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import ARDRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -87,7 +87,7 @@ def test_the_pruned_model_s_elbo_equals_a_monte_carlo_estimate():
     # model without it: draws of the kept coefficients and their lambdas only.
     X, y = _problem(n=40, d=3, seed=1)
     X = np.column_stack([X, np.random.default_rng(101).normal(size=40)])
-    reg = VBLinearRegression(ard=True, prune=True, max_iter=7, tol=0, **PRIORS).fit(X, y)
+    reg = VBLinearRegression(ard=True, threshold_lambda=0.0, max_iter=7, tol=0, **PRIORS).fit(X, y)
     assert np.isfinite(reg.lambda_).tolist() == [True, True, True, False] and reg.coef_[3] == 0.0
     mean, se = _monte_carlo_elbo(reg, X, y)
     assert abs(mean - reg.lower_bound_) < 4 * se
@@ -100,7 +100,7 @@ def test_removal_gains_are_the_bound_of_the_model_without_each_coefficient():
     from varbayes.linear_model._vb_linear import VBLinearModel
 
     X, y = _problem(n=50, d=5, seed=2)
-    model = VBLinearModel(5, True, 1e-6, 1e-6, 1e-6, 1e-6, True, False, prune=True)
+    model = VBLinearModel(5, True, 1e-6, 1e-6, 1e-6, 1e-6, True, False, threshold_lambda=0.0)
     s = model.summarize(ChunkExecutor(16), np.column_stack([X, y]), None)
     params = model.initialize(None, None, None, None)
     for _ in range(3):
@@ -117,10 +117,10 @@ def test_removal_gains_are_the_bound_of_the_model_without_each_coefficient():
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), n=st.integers(3, 40), d=st.integers(1, 8), ard=st.booleans(),
-       intercept=st.booleans(), noise=st.floats(1e-3, 10.0), prune=st.booleans())
-def test_every_coordinate_update_ascends(seed, n, d, ard, intercept, noise, prune):
+       intercept=st.booleans(), noise=st.floats(1e-3, 10.0), threshold=st.sampled_from([0.0, 1.0, 1e4, np.inf]))
+def test_every_coordinate_update_ascends(seed, n, d, ard, intercept, noise, threshold):
     X, y = _problem(n=n, d=d, seed=seed, noise=noise)
-    reg = VBLinearRegression(ard=ard, prune=prune, fit_intercept=intercept, elbo_per_update=True, max_iter=30,
+    reg = VBLinearRegression(ard=ard, threshold_lambda=threshold, fit_intercept=intercept, elbo_per_update=True, max_iter=30,
                              tol=0).fit(X, y)
     values = reg.elbo_.values
     steps = reg.elbo_.steps
@@ -135,16 +135,25 @@ def test_ard_prunes_pure_noise_columns():
     w = np.zeros(20)
     w[:4] = [2.0, -1.0, 0.5, 3.0]
     y = X @ w + 0.3 * rng.normal(size=300)
-    reg = VBLinearRegression(ard=True, max_iter=1000, tol=1e-8).fit(X, y)
-    assert np.all(np.abs(reg.coef_[4:]) < 0.02)
+    # Without pruning: small means and large finite precisions.
+    reg = VBLinearRegression(ard=True, threshold_lambda=np.inf, max_iter=1000, tol=1e-8).fit(X, y)
+    assert np.all(np.abs(reg.coef_[4:]) < 0.02) and np.all(np.isfinite(reg.lambda_))
     assert np.min(reg.lambda_[4:]) > 100 * np.max(reg.lambda_[:4])
     np.testing.assert_allclose(reg.coef_[:4], w[:4], atol=0.05)
-    # Pruning removes them exactly, keeps the others, and raises the bound.
-    pruned = VBLinearRegression(ard=True, prune=True, max_iter=1000, tol=1e-8).fit(X, y)
-    assert np.all(pruned.coef_[4:] == 0.0) and np.all(pruned.lambda_[4:] == np.inf)
-    assert np.all(pruned.coef_scale_[4:] == 0.0) and np.all(pruned.coef_scale_[:, 4:] == 0.0)
+    # The default threshold prunes what scikit-learn's ARDRegression prunes
+    # (one noise column survives in both), exactly, and raises the bound.
+    pruned = VBLinearRegression(ard=True, max_iter=1000, tol=1e-8).fit(X, y)
+    kept = np.flatnonzero(pruned.coef_)
+    np.testing.assert_array_equal(kept, np.flatnonzero(ARDRegression().fit(X, y).coef_))
+    assert np.all(np.isinf(np.delete(pruned.lambda_, kept))) and np.all(np.isfinite(pruned.lambda_[kept]))
+    dropped = np.setdiff1d(np.arange(20), kept)
+    assert np.all(pruned.coef_scale_[dropped] == 0.0) and np.all(pruned.coef_scale_[:, dropped] == 0.0)
     np.testing.assert_allclose(pruned.coef_[:4], w[:4], atol=0.05)
     assert pruned.lower_bound_ > reg.lower_bound_
+    # threshold_lambda=0: the bound alone decides, and every noise column goes.
+    selected = VBLinearRegression(ard=True, threshold_lambda=0.0, max_iter=1000, tol=1e-8).fit(X, y)
+    np.testing.assert_array_equal(np.flatnonzero(selected.coef_), np.arange(4))
+    assert selected.lower_bound_ > pruned.lower_bound_
 
 
 def test_the_predictive_std_is_the_student_t_of_q():
@@ -188,6 +197,12 @@ def test_bad_input_is_refused_before_any_work():
     before = dict(vars(reg))
     with pytest.raises(ValueError, match="alpha_1"):
         VBLinearRegression(alpha_1=0.0).fit(X, y)
+    for value, message in [(-1.0, ">= 0.0"), (np.nan, "a real number or inf"), ("1e4", "a real number")]:
+        reg.set_params(threshold_lambda=value)
+        with pytest.raises(ValueError, match=f"threshold_lambda.*{message}"):
+            reg.fit(X, y)
+        assert reg.coef_ is before["coef_"]
+    reg.set_params(threshold_lambda=before["threshold_lambda"])
     bad = y.copy()
     bad[3] = np.nan
     with pytest.raises(ValueError):
@@ -197,7 +212,7 @@ def test_bad_input_is_refused_before_any_work():
     assert vars(reg).keys() == before.keys() and all(vars(reg)[k] is v for k, v in before.items())
 
 
-@parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True), VBLinearRegression(ard=True, prune=True)])
+@parametrize_with_checks([VBLinearRegression(), VBLinearRegression(ard=True), VBLinearRegression(ard=True, threshold_lambda=0.0)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

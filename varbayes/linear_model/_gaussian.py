@@ -14,8 +14,10 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 def gaussian_from_precision(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """m = P^{-1} h and V = P^{-1} for a symmetric positive-definite P, by one Cholesky factorisation."""
-    factor = scipy.linalg.cho_factor(precision, lower=True)
-    return scipy.linalg.cho_solve(factor, linear), scipy.linalg.cho_solve(factor, np.eye(precision.shape[0]))
+    # The precision is built from finite statistics: skip scipy's finiteness scans.
+    factor = scipy.linalg.cho_factor(precision, lower=True, check_finite=False)
+    return (scipy.linalg.cho_solve(factor, linear, check_finite=False),
+            scipy.linalg.cho_solve(factor, np.eye(precision.shape[0]), check_finite=False))
 
 
 def gaussian_entropy(V: np.ndarray) -> float:

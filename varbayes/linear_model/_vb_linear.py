@@ -21,11 +21,13 @@ Normal-Gamma::
     lambda_j: shape lambda_1 + 1/2, rate lambda_2 + E[tau w_j^2] / 2   (ARD)
     lambda:   shape lambda_1 + d/2, rate lambda_2 + sum_j E[tau w_j^2] / 2
 
-with E[tau w_j^2] = (a / b) m_j^2 + V_jj.  With ARD and ``prune``, a third update
-removes coefficient j (w_j = 0 and no lambda_j) when the bound of the
-model without it, at q restricted to the others, is at least the bound with
-it (variational model selection, Bishop (2006), sec. 10.1.4; the change is
-in closed form, see :meth:`VBLinearModel.removal_gains`).  Keeping w and tau together (the
+with E[tau w_j^2] = (a / b) m_j^2 + V_jj.  With ARD, a third update prunes:
+among the coefficients whose prior precision E[tau] E[lambda_j] exceeds a
+threshold (scikit-learn's ``threshold_lambda``), it removes coefficient j
+(w_j = 0 and no lambda_j) when the bound of the model without it, at q
+restricted to the others, is at least the bound with it (variational model
+selection, Bishop (2006), sec. 10.1.4; the change is in closed form, see
+:meth:`VBLinearModel.removal_gains`), so the bound never decreases.  Keeping w and tau together (the
 weights' prior scaled by the noise precision, as Drugowitsch) instead of a
 fully factorised q(w) q(tau) q(lambda) makes q(w, tau) exact given lambda,
 the bound tighter, and the posterior predictive an exact Student-t::
@@ -112,20 +114,22 @@ class VBLinearModel(ConjugateModel):
     centered : bool
         Whether to centre the data (fit an intercept).
     record_each_update : bool
-    prune : bool
-        With ``ard``, remove the coefficients whose removal raises the bound.
+    threshold_lambda : float
+        With ``ard``, the coefficients whose prior precision E[tau] E[lambda_j]
+        exceeds it are candidates for removal (inf: none).
     """
 
     local_name = "data"
 
     def __init__(self, n_features: int, ard: bool, alpha_1: float, alpha_2: float, lambda_1: float, lambda_2: float,
-                 centered: bool, record_each_update: bool, prune: bool = False) -> None:
+                 centered: bool, record_each_update: bool, threshold_lambda: float = math.inf) -> None:
         self.d = int(n_features)
         self.ard = bool(ard)
         self.a0, self.b0, self.c0, self.d0 = float(alpha_1), float(alpha_2), float(lambda_1), float(lambda_2)
         self.centered = bool(centered)
         self.record_each_update = bool(record_each_update)
-        self.prune = bool(prune) and self.ard
+        self.threshold = float(threshold_lambda)
+        self.prune = self.ard and self.threshold < math.inf
         self.gamma = Gamma(get_backend("cpu"))
 
     # -- the core's hooks ---------------------------------------------------------
@@ -161,10 +165,13 @@ class VBLinearModel(ConjugateModel):
         and columns in V.
         """
         keep, lam = params["keep"], self.expected_lambda(params)
-        K = np.flatnonzero(keep)
-        m, V = np.zeros(self.d), np.zeros((self.d, self.d))
-        if K.size:
-            m[K], V[np.ix_(K, K)] = gaussian_from_precision(s.XtX[np.ix_(K, K)] + np.diag(lam[K]), s.Xty[K])
+        if keep.all():
+            m, V = gaussian_from_precision(s.XtX + np.diag(lam), s.Xty)
+        else:
+            K = np.flatnonzero(keep)
+            m, V = np.zeros(self.d), np.zeros((self.d, self.d))
+            if K.size:
+                m[K], V[np.ix_(K, K)] = gaussian_from_precision(s.XtX[np.ix_(K, K)] + np.diag(lam[K]), s.Xty[K])
         # y^T S y - m^T V^{-1} m = ||y - X m||^2_S + m^T diag(E lambda) m >= 0.
         residual = max(s.yty - float(m @ s.Xty), 0.0)
         return {**params, "m": m, "V": V, "a": self.a0 + 0.5 * s.n_samples, "b": self.b0 + 0.5 * residual,
@@ -205,15 +212,21 @@ class VBLinearModel(ConjugateModel):
         return np.where(keep, gains, -np.inf)
 
     def update_prune(self, params: dict, s: _Summary) -> tuple[dict, float]:
-        """Remove the coefficients whose removal raises the bound (ARD).
+        """Remove candidates whose removal raises the bound (ARD).
 
-        All those whose removal alone raises it, if removing them together
-        does too (checked with :meth:`bound`); otherwise the one that raises
-        it most.  q(w, tau) is restricted to the rest (the marginal of the
+        The candidates are the kept coefficients whose prior precision
+        E[tau] E[lambda_j] exceeds the threshold and whose removal alone
+        raises the bound.  All of them go if removing them together raises
+        it too (checked with :meth:`bound`); otherwise the one that raises it
+        most.  q(w, tau) is restricted to the rest (the marginal of the
         Normal-Gamma): the bound never decreases.
         """
+        precision = params["a"] / params["b"] * self.expected_lambda(params)
+        above = params["keep"] & (precision > self.threshold)
+        if not above.any():
+            return params, 0.0
         gains = self.removal_gains(params, s)
-        candidates = np.flatnonzero(gains > 0.0)
+        candidates = np.flatnonzero(above & (gains > 0.0))
         if not candidates.size:
             return params, 0.0
         before = self.bound(params, s, "prune").value
@@ -246,18 +259,23 @@ class VBLinearModel(ConjugateModel):
         g, keep = self.gamma, params["keep"]
         d = int(keep.sum())  # the kept coefficients: a pruned one is not in the model
         m, V, a, b, c, rate = params["m"], params["V"], params["a"], params["b"], params["c"], params["rate"]
-        e_tau, e_log_tau = a / b, float(g.expected_log(a, b))
+        # One call of each Gamma function for q(lambda) and q(tau) together (small arrays: overhead).
+        shapes, rates = np.append(c, a), np.append(rate, b)
+        e_log = g.expected_log(shapes, rates)
+        kls = g.kl(shapes, rates, np.append(np.full(c.size, self.c0), self.a0), np.append(np.full(c.size, self.d0), self.b0))
+        e_tau, e_log_tau = a / b, float(e_log[-1])
         # E[tau (y - Xw)^T S (y - Xw)] = E[tau] ||y - Xm||^2_S + tr(X^T S X V)
         fit = e_tau * (s.yty - 2.0 * m @ s.Xty + m @ s.XtX @ m) + float(np.sum(s.XtX * V))
         loglik = 0.5 * s.n_samples * (e_log_tau - LOG_2PI) - 0.5 * fit
         e_lam = self.expected_lambda(params)[keep]
-        e_log_lam = np.broadcast_to(g.expected_log(c, rate), self.d)[keep]
+        e_log_lam = np.broadcast_to(e_log[:-1], self.d)[keep]
         # E log N(w | 0, (tau Lambda)^{-1}) + H[q(w | tau)] (whose covariance is V / tau)
         prior_w = 0.5 * d * (e_log_tau - LOG_2PI) + 0.5 * float(e_log_lam.sum()) - 0.5 * float(e_lam @ self._tau_w2(params)[keep])
-        entropy_w = (gaussian_entropy(V[np.ix_(keep, keep)]) if d else 0.0) - 0.5 * d * e_log_tau
+        V_kept = V if d == self.d else V[np.ix_(keep, keep)]
+        entropy_w = (gaussian_entropy(V_kept) if d else 0.0) - 0.5 * d * e_log_tau
         # E log Gam(tau | a0, b0) + H[q(tau)] = -KL(q(tau) || p(tau)), in its stable form.
-        kl_coef = -(prior_w + entropy_w) + float(g.kl(a, b, self.a0, self.b0))
-        kl = g.kl(c, rate, self.c0, self.d0)
+        kl_coef = -(prior_w + entropy_w) + float(kls[-1])
+        kl = kls[:-1]
         kl_lambda = float(np.sum(kl[keep] if self.ard else kl))
         value = (loglik - kl_coef - kl_lambda) / s.n_samples
         terms = {"expected_loglik": loglik / s.n_samples, "kl_coef": kl_coef / s.n_samples,
@@ -341,19 +359,21 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         Shape and rate of the Gamma prior on the weight precisions.
     ard : bool, default=False
         One precision per coefficient (ARD) instead of one shared.
-    prune : bool, default=False
-        With ``ard=True``, remove a coefficient (w_j = 0 exactly, no
-        lambda_j) when the bound of the model without it is at least the
-        bound with it: variational model selection between the two models
-        (Bishop (2006), sec. 10.1.4), a third coordinate update of each
-        sweep that never lowers the bound.  Mean-field ARD alone leaves each
-        irrelevant coefficient a finite precision and a small non-zero mean;
-        scikit-learn's ``ARDRegression`` prunes by a threshold on lambda
-        instead.  The comparison depends on the prior on lambda: the
-        default vague Gam(1e-6, 1e-6) costs each kept coefficient about
-        log(1 / lambda_1) ~ 12 nats of KL, so a coefficient whose t-statistic
-        is below about 5 is removed (Lindley's paradox); use it with an
-        informative ``lambda_1``, ``lambda_2``.  Ignored without ARD.
+    threshold_lambda : float, default=1e4
+        With ``ard=True``, prune: a coefficient whose prior precision
+        E[tau] E[lambda_j] (scikit-learn's lambda) exceeds it is removed
+        (w_j = 0 exactly, no lambda_j) if the bound of the model without it
+        is at least the bound with it (variational model selection between
+        the two models, Bishop (2006), sec. 10.1.4): a third coordinate
+        update of each sweep, which never lowers the bound.  Mean-field ARD
+        alone leaves each irrelevant coefficient a finite precision and a
+        small non-zero mean, noise in the predictions; scikit-learn's
+        ``ARDRegression`` removes the same candidates without the check
+        (same name and default).  ``np.inf`` never prunes; 0 lets the bound
+        alone decide, which depends on the prior on lambda: the default vague
+        Gam(1e-6, 1e-6) charges each kept coefficient about log(1 / lambda_1)
+        ~ 12 nats of KL, so coefficients with t-statistics below about 5 go
+        (Lindley's paradox).  Ignored without ARD.
     fit_intercept : bool, default=True
     elbo_per_update : bool, default=False
         Record the bound after each coordinate update ('q(w,tau)',
@@ -414,7 +434,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         lambda_1: float = 1e-6,
         lambda_2: float = 1e-6,
         ard: bool = False,
-        prune: bool = False,
+        threshold_lambda: float = 1e4,
         fit_intercept: bool = True,
         elbo_per_update: bool = False,
         verbose: int = 0,
@@ -426,14 +446,14 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         self.lambda_1 = lambda_1
         self.lambda_2 = lambda_2
         self.ard = ard
-        self.prune = prune
+        self.threshold_lambda = threshold_lambda
         self.fit_intercept = fit_intercept
         self.elbo_per_update = elbo_per_update
         self.verbose = verbose
 
     def _check_parameters(self) -> None:
         check_vb_parameters(self, ("alpha_1", "alpha_2", "lambda_1", "lambda_2"))
-        check_option(self.prune, "prune", (False, True))
+        check_scalar(self.threshold_lambda, "threshold_lambda", numbers.Real, low=0.0, allow_inf=True)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "VBLinearRegression":
         """Fit the posterior by coordinate ascent on the ELBO.
@@ -464,7 +484,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
                 Z = np.column_stack([X, y]).astype(np.float64)  # one array of rows (x, y) for the executor
             sample_weight = check_sample_weight(sample_weight, X)
             model = VBLinearModel(X.shape[1], self.ard, self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2,
-                                  self.fit_intercept, self.elbo_per_update, self.prune)
+                                  self.fit_intercept, self.elbo_per_update, float(self.threshold_lambda))
             result = fit_loop(
                 model, get_executor(Z, CHUNK_ROWS), Z, sample_weight, max_iter=int(self.max_iter), tol=float(self.tol),
                 random_state=check_random_state(0), verbose=int(self.verbose), name=type(self).__name__,
