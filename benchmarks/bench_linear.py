@@ -64,10 +64,15 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return float(total)
 
 
-def timed(fit):
-    start = time.perf_counter()
-    est = fit()
-    return est, time.perf_counter() - start
+def timed(fit, repeats=1):
+    """The fitted estimator and the fastest of ``repeats`` fit times (small
+    data: a single fit of a few milliseconds is mostly timer and cache noise)."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        est = fit()
+        best = min(best, time.perf_counter() - start)
+    return est, best
 
 
 def split(X, y):
@@ -87,7 +92,7 @@ def regression_rows(name, X, y):
         ("BayesianRidge", lambda: BayesianRidge()),
         ("ARDRegression", lambda: ARDRegression()),
     ]:
-        est, seconds = timed(lambda: make().fit(Xtr, ytr))
+        est, seconds = timed(lambda: make().fit(Xtr, ytr), repeats=7 if len(ytr) < 10_000 else 1)
         if isinstance(est, VBLinearRegression):
             logpdf = float(np.mean(est.predictive_log_pdf(Xte, yte)))
         else:
@@ -105,7 +110,7 @@ def classification_rows(name, X, y):
         ("VBLogisticRegression(ard=True)", lambda: VBLogisticRegression(ard=True)),
         ("LogisticRegressionCV(Cs=5, cv=3)", lambda: LogisticRegressionCV(Cs=5, cv=3, max_iter=1000)),
     ]:
-        est, seconds = timed(lambda: make().fit(Xtr, ytr))
+        est, seconds = timed(lambda: make().fit(Xtr, ytr), repeats=7 if len(ytr) < 10_000 else 1)
         p = est.predict_proba(Xte)[:, 1]
         rows.append((name, label, accuracy_score(yte, est.predict(Xte)), log_loss(yte, p), ece(p, yte), seconds))
     return rows
