@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg
 
 __all__ = ["LOG_2PI", "gaussian_entropy", "gaussian_from_precision", "quadratic_forms", "weighted_gram"]
 
@@ -14,10 +13,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 def gaussian_from_precision(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """m = P^{-1} h and V = P^{-1} for a symmetric positive-definite P, by one Cholesky factorisation."""
-    # The precision is built from finite statistics: skip scipy's finiteness scans.
-    factor = scipy.linalg.cho_factor(precision, lower=True, check_finite=False)
-    return (scipy.linalg.cho_solve(factor, linear, check_finite=False),
-            scipy.linalg.cho_solve(factor, np.eye(precision.shape[0]), check_finite=False))
+    # P = L L^T, V = L^{-T} L^{-1}: NumPy's LAPACK calls, without scipy's
+    # per-call overhead (which dominated small fits).  A P that is not
+    # positive definite raises LinAlgError, as cho_factor did.
+    inv_lower = np.linalg.inv(np.linalg.cholesky(precision))
+    V = inv_lower.T @ inv_lower
+    return V @ linear, V
 
 
 def gaussian_entropy(V: np.ndarray) -> float:

@@ -131,6 +131,9 @@ class VBLinearModel(ConjugateModel):
         self.threshold = float(threshold_lambda)
         self.prune = self.ard and self.threshold < math.inf
         self.gamma = Gamma(get_backend("cpu"))
+        # The priors' shapes and rates, q(lambda)'s then q(tau)'s, as the bound passes them to Gamma.kl.
+        k = self.d if self.ard else 1
+        self._priors = (np.append(np.full(k, self.c0), self.a0), np.append(np.full(k, self.d0), self.b0))
 
     # -- the core's hooks ---------------------------------------------------------
     def summarize(self, executor: Any, Z: Any, sample_weight: Any) -> _Summary:
@@ -258,25 +261,32 @@ class VBLinearModel(ConjugateModel):
         """
         g, keep = self.gamma, params["keep"]
         d = int(keep.sum())  # the kept coefficients: a pruned one is not in the model
+        every = d == self.d
         m, V, a, b, c, rate = params["m"], params["V"], params["a"], params["b"], params["c"], params["rate"]
         # One call of each Gamma function for q(lambda) and q(tau) together (small arrays: overhead).
         shapes, rates = np.append(c, a), np.append(rate, b)
         e_log = g.expected_log(shapes, rates)
-        kls = g.kl(shapes, rates, np.append(np.full(c.size, self.c0), self.a0), np.append(np.full(c.size, self.d0), self.b0))
+        kls = g.kl(shapes, rates, *self._priors)
         e_tau, e_log_tau = a / b, float(e_log[-1])
         # E[tau (y - Xw)^T S (y - Xw)] = E[tau] ||y - Xm||^2_S + tr(X^T S X V)
         fit = e_tau * (s.yty - 2.0 * m @ s.Xty + m @ s.XtX @ m) + float(np.sum(s.XtX * V))
         loglik = 0.5 * s.n_samples * (e_log_tau - LOG_2PI) - 0.5 * fit
-        e_lam = self.expected_lambda(params)[keep]
-        e_log_lam = np.broadcast_to(e_log[:-1], self.d)[keep]
+        tau_w2 = self._tau_w2(params)
+        if self.ard:
+            e_lam, e_log_lam, kl = c / rate, e_log[:-1], kls[:-1]
+            if not every:
+                e_lam, e_log_lam, kl, tau_w2 = e_lam[keep], e_log_lam[keep], kl[keep], tau_w2[keep]
+            sum_e_log_lam, weighted, kl_lambda = float(e_log_lam.sum()), float(e_lam @ tau_w2), float(kl.sum())
+        else:
+            sum_e_log_lam = d * float(e_log[0])
+            weighted = float(c[0] / rate[0]) * float(tau_w2[keep].sum())
+            kl_lambda = float(kls[0])
         # E log N(w | 0, (tau Lambda)^{-1}) + H[q(w | tau)] (whose covariance is V / tau)
-        prior_w = 0.5 * d * (e_log_tau - LOG_2PI) + 0.5 * float(e_log_lam.sum()) - 0.5 * float(e_lam @ self._tau_w2(params)[keep])
-        V_kept = V if d == self.d else V[np.ix_(keep, keep)]
+        prior_w = 0.5 * d * (e_log_tau - LOG_2PI) + 0.5 * sum_e_log_lam - 0.5 * weighted
+        V_kept = V if every else V[np.ix_(keep, keep)]
         entropy_w = (gaussian_entropy(V_kept) if d else 0.0) - 0.5 * d * e_log_tau
         # E log Gam(tau | a0, b0) + H[q(tau)] = -KL(q(tau) || p(tau)), in its stable form.
         kl_coef = -(prior_w + entropy_w) + float(kls[-1])
-        kl = kls[:-1]
-        kl_lambda = float(np.sum(kl[keep] if self.ard else kl))
         value = (loglik - kl_coef - kl_lambda) / s.n_samples
         terms = {"expected_loglik": loglik / s.n_samples, "kl_coef": kl_coef / s.n_samples,
                  "kl_lambda": kl_lambda / s.n_samples}
