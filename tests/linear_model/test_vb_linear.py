@@ -105,12 +105,12 @@ def test_removal_gains_are_the_bound_of_the_model_without_each_coefficient():
     params = model.initialize(None, None, None, None)
     for _ in range(3):
         params = model.update_lambda(model.update_coef(params, s)[0], s)[0]
-    params = model._without(model.update_coef(params, s)[0], np.array([4]))  # one already removed
+    params = model.without(model.update_coef(params, s)[0], np.array([4]))  # one already removed
     params = model.update_coef(params, s)[0]
     gains = model.removal_gains(params, s)
     before = model.bound(params, s, "").value
     for j in range(4):
-        after = model.bound(model._without(params, np.array([j])), s, "").value
+        after = model.bound(model.without(params, np.array([j])), s, "").value
         assert gains[j] == pytest.approx((after - before) * s.n_samples, rel=1e-8, abs=1e-8)
     assert gains[4] == -np.inf
 

@@ -233,14 +233,16 @@ class VBLinearModel(ConjugateModel):
         if not candidates.size:
             return params, 0.0
         before = self.bound(params, s, "prune").value
-        together = self._without(params, candidates)
+        together = self.without(params, candidates)
         if candidates.size > 1 and self.bound(together, s, "prune").value >= before:
             return together, 0.0
-        alone = self._without(params, candidates[[int(np.argmax(gains[candidates]))]])
+        alone = self.without(params, candidates[[int(np.argmax(gains[candidates]))]])
         return (alone, 0.0) if self.bound(alone, s, "prune").value >= before else (params, 0.0)
 
     @staticmethod
-    def _without(params: dict, drop: np.ndarray) -> dict:
+    def without(params: dict, drop: np.ndarray) -> dict:
+        """``params`` with the coefficients ``drop`` removed: q(w, tau) restricted to the
+        others (their marginal), w_j = 0 with zero rows and columns of V."""
         keep, m, V = params["keep"].copy(), params["m"].copy(), params["V"].copy()
         keep[drop] = False
         m[drop], V[drop, :], V[:, drop] = 0.0, 0.0, 0.0
