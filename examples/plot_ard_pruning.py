@@ -43,7 +43,7 @@ left.plot(j, unpruned.coef_, "+", ms=9, mew=1.5, label=f"ARD, no pruning (ELBO {
 left.plot(j, ard.coef_, "x", ms=8, mew=2, label=f"ARD, pruned (ELBO {ard.lower_bound_:.3f})")
 left.set(xlabel="feature j", ylabel="posterior mean of w_j", title="coefficients")
 left.legend(fontsize=8)
-right.semilogy(j[kept], unpruned.lambda_[kept], "x", ms=8, mew=2, color="C2", label="ARD: E[lambda_j], kept")
+right.semilogy(j[kept], ard.lambda_[kept], "x", ms=8, mew=2, color="C2", label="ARD: E[lambda_j], kept")
 right.semilogy(j[~kept], unpruned.lambda_[~kept], "+", ms=9, mew=1.5, color="C1",
                label="ARD without pruning: E[lambda_j] of the pruned")
 right.axhline(shared.lambda_, color="C0", label="shared: E[lambda]")

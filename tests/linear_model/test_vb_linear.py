@@ -156,6 +156,21 @@ def test_ard_prunes_pure_noise_columns():
     assert selected.lower_bound_ > pruned.lower_bound_
 
 
+@pytest.mark.parametrize("ard", [False, True])
+def test_collinear_low_noise_data_keep_their_noise_precision(ard):
+    # cond(X^T X) ~ 1e11: the noise update's y^T y - m^T X^T y cancels, so m
+    # must be backward stable (from the Cholesky factor, not from V h); an
+    # unstable m once collapsed b to its prior and E[tau] to 1.5e8.
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(300, 4))
+    X = 100 * np.column_stack([Z, Z @ rng.normal(size=(4, 4)) + 5e-4 * rng.normal(size=(300, 4))])
+    y = X @ rng.normal(size=8) + 0.01 * rng.normal(size=300) + 3
+    reg = VBLinearRegression(ard=ard).fit(X, y)
+    residual = y - reg.predict(X)
+    assert reg.alpha_ == pytest.approx(1 / np.mean(residual**2), rel=0.1)  # about 1e4 (noise sd 0.01)
+    assert reg.lower_bound_ > 0
+
+
 def test_the_predictive_std_is_the_student_t_of_q():
     # Monte Carlo of y* = w^T x* + eps / sqrt(tau) under q gives the same mean and std.
     X, y = _problem(n=30, d=2, seed=4)

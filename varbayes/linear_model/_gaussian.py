@@ -15,10 +15,12 @@ def gaussian_from_precision(precision: np.ndarray, linear: np.ndarray) -> tuple[
     """m = P^{-1} h and V = P^{-1} for a symmetric positive-definite P, by one Cholesky factorisation."""
     # P = L L^T, V = L^{-T} L^{-1}: NumPy's LAPACK calls, without scipy's
     # per-call overhead (which dominated small fits).  A P that is not
-    # positive definite raises LinAlgError, as cho_factor did.
+    # positive definite raises LinAlgError, as cho_factor did.  m goes through
+    # the factor, L^{-T} (L^{-1} h), not through V: V h is not backward
+    # stable, and on collinear data its error (cond(P) eps) reached the
+    # cancelling y^T y - m^T h of the noise update.
     inv_lower = np.linalg.inv(np.linalg.cholesky(precision))
-    V = inv_lower.T @ inv_lower
-    return V @ linear, V
+    return inv_lower.T @ (inv_lower @ linear), inv_lower.T @ inv_lower
 
 
 def gaussian_entropy(V: np.ndarray) -> float:

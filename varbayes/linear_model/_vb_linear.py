@@ -200,7 +200,9 @@ class VBLinearModel(ConjugateModel):
         Delta_j = E[tau] (2 m_j h_j - 2 m_j (A m)_j + A_jj m_j^2) - 2 (A V)_jj + A_jj V_jj,
         log |V| by log P_jj (Schur complement), and drops j's prior, entropy
         and KL terms:  gain_j = -Delta_j / 2 + (log P_jj - E[log lambda_j] + E[lambda_j] t_j - 1) / 2 + KL_j.
-        Removed coefficients get -inf.
+        Removed coefficients get -inf.  Needs V = (A + diag(lambda_v))^{-1}
+        on the kept set, as :meth:`update_coef` leaves it (not after
+        :meth:`without` or :meth:`initialize`).
         """
         g, keep = self.gamma, params["keep"]
         m, V, c, rate = params["m"], params["V"], params["c"], params["rate"]
@@ -380,11 +382,11 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
         update of each sweep, which never lowers the bound.  Mean-field ARD
         alone leaves each irrelevant coefficient a finite precision and a
         small non-zero mean, noise in the predictions; scikit-learn's
-        ``ARDRegression`` removes the same candidates without the check
-        (same name and default).  ``np.inf`` never prunes; 0 lets the bound
-        alone decide, which depends on the prior on lambda: the default vague
-        Gam(1e-6, 1e-6) charges each kept coefficient about log(1 / lambda_1)
-        ~ 12 nats of KL, so coefficients with t-statistics below about 5 go
+        ``ARDRegression`` prunes by the same threshold (same name and
+        default) without the check.  ``np.inf`` never prunes; 0 lets the
+        bound alone decide (greedily), which depends on the prior on lambda:
+        the default vague Gam(1e-6, 1e-6) charges each kept coefficient about
+        12 nats of KL, so a lone column with a t-statistic below about 5 goes
         (Lindley's paradox).  Ignored without ARD.
     fit_intercept : bool, default=True
     elbo_per_update : bool, default=False
