@@ -320,6 +320,8 @@ class Backend:
         (as log Gamma(h) - log B(x, h)); 0 where h = 0."""
         xp = self.xp
         positive = h > 0
+        if bool(positive.all()):  # (small arrays: the masked form costs more than the functions)
+            return self.gammaln(h) - self.betaln(x, h)
         safe = xp.where(positive, h, 1.0)
         return xp.where(positive, self.gammaln(safe) - self.betaln(x, safe), 0.0)
 

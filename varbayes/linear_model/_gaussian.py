@@ -5,27 +5,35 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.linalg import lapack
 
 __all__ = ["LOG_2PI", "gaussian_entropy", "gaussian_from_precision", "quadratic_forms", "weighted_gram"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _cholesky(matrix: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of a small symmetric positive-definite matrix (LAPACK's
+    potrf called directly: NumPy's and scipy's wrappers cost several times the
+    factorisation at the sizes of q(w)); LinAlgError where it is not positive definite."""
+    lower, info = lapack.dpotrf(np.asarray(matrix, dtype=np.float64), lower=1, clean=1)
+    if info:
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+    return lower
+
+
 def gaussian_from_precision(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """m = P^{-1} h and V = P^{-1} for a symmetric positive-definite P, by one Cholesky factorisation."""
-    # P = L L^T, V = L^{-T} L^{-1}: NumPy's LAPACK calls, without scipy's
-    # per-call overhead (which dominated small fits).  A P that is not
-    # positive definite raises LinAlgError, as cho_factor did.  m goes through
-    # the factor, L^{-T} (L^{-1} h), not through V: V h is not backward
-    # stable, and on collinear data its error (cond(P) eps) reached the
-    # cancelling y^T y - m^T h of the noise update.
-    inv_lower = np.linalg.inv(np.linalg.cholesky(precision))
+    # P = L L^T, V = L^{-T} L^{-1}.  m goes through the factor, L^{-T} (L^{-1} h),
+    # not through V: V h is not backward stable, and on collinear data its
+    # error (cond(P) eps) reached the cancelling y^T y - m^T h of the noise update.
+    inv_lower, _ = lapack.dtrtri(_cholesky(precision), lower=1)
     return inv_lower.T @ (inv_lower @ linear), inv_lower.T @ inv_lower
 
 
 def gaussian_entropy(V: np.ndarray) -> float:
     """H[N(m, V)] = d/2 (1 + log 2 pi) + 1/2 log |V| (Bishop (2006), eq. B.41)."""
-    log_det = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(V)))))
+    log_det = 2.0 * float(np.log(np.diagonal(_cholesky(V))).sum())
     return 0.5 * V.shape[0] * (1.0 + LOG_2PI) + 0.5 * log_det
 
 

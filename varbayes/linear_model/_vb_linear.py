@@ -159,7 +159,8 @@ class VBLinearModel(ConjugateModel):
     # -- the coordinate updates -------------------------------------------------------
     def expected_lambda(self, params: dict) -> np.ndarray:
         """E[lambda_j], one per coefficient."""
-        return np.broadcast_to(params["c"] / params["rate"], self.d)
+        lam = params["c"] / params["rate"]
+        return lam if lam.shape[0] == self.d else np.full(self.d, lam[0])  # ARD, or the one shared precision
 
     def update_coef(self, params: dict, s: _Summary) -> tuple[dict, float]:
         """q(w, tau): the Normal-Gamma conditional posterior given E[lambda] (Drugowitsch eqs. 8-11).
@@ -253,7 +254,7 @@ class VBLinearModel(ConjugateModel):
     @staticmethod
     def _tau_w2(params: dict) -> np.ndarray:
         """E[tau w_j^2] = (a / b) m_j^2 + V_jj."""
-        return params["a"] / params["b"] * params["m"] ** 2 + np.diag(params["V"])
+        return params["a"] / params["b"] * params["m"] ** 2 + params["V"].diagonal()
 
     # -- the bound ----------------------------------------------------------------------
     def bound(self, params: dict, s: _Summary, step: str) -> Bound:
@@ -268,7 +269,7 @@ class VBLinearModel(ConjugateModel):
         every = d == self.d
         m, V, a, b, c, rate = params["m"], params["V"], params["a"], params["b"], params["c"], params["rate"]
         # One call of each Gamma function for q(lambda) and q(tau) together (small arrays: overhead).
-        shapes, rates = np.append(c, a), np.append(rate, b)
+        shapes, rates = np.concatenate((c, (a,))), np.concatenate((rate, (b,)))
         e_log = g.expected_log(shapes, rates)
         kls = g.kl(shapes, rates, *self._priors)
         e_tau, e_log_tau = a / b, float(e_log[-1])
