@@ -10,7 +10,7 @@ blocks live.
 
 from ._elbo import ELBODecreaseWarning, ELBOTracker, plot_elbo
 from ._execution import ClusterError
-from .decomposition import VBPCA, VBPCAImputer
+from .decomposition import VBPCA, VBMixturePCAImputer, VBPCAImputer
 from .linear_model import VBLinearRegression, VBLogisticRegression
 from .mixture import BayesianGaussianMixture, GaussianMixture
 from .vae import VAE, DivergenceError
@@ -28,6 +28,7 @@ __all__ = [
     "VBLinearRegression",
     "VBLogisticRegression",
     "VBPCA",
+    "VBMixturePCAImputer",
     "VBPCAImputer",
     "plot_elbo",
     "__version__",

@@ -3,9 +3,13 @@ form on complete data against the pass over rows."""
 
 import numpy as np
 import pytest
+from scipy.special import digamma
 
+from varbayes._execution import ChunkExecutor
+from varbayes.decomposition._model import VBPCAModel
 from varbayes.decomposition._moments import second_moments
-from varbayes.decomposition._stats import row_step, summary_stats, z_posterior
+from varbayes.decomposition._stats import row_bounds, row_step, summary_stats, z_posterior
+from varbayes.vi import fit_loop
 from varbayes.linear_model._stats import _sums_step
 
 
@@ -97,3 +101,21 @@ def test_q_z_with_point_loadings_is_the_exact_posterior(tau):
     np.testing.assert_allclose(S[0], S_ref, rtol=1e-12)
     np.testing.assert_allclose(m[0], S_ref @ W[o].T @ (tau[o] * (x[0, o] - mu[o])), rtol=1e-12)
     assert log_det[0] == pytest.approx(np.linalg.slogdet(S_ref)[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("missing, diagonal", [(0.0, False), (0.3, False), (0.3, True)])
+def test_row_bounds_add_up_to_the_bounds_data_terms(missing, diagonal):
+    # Each row's share l_n (closed form at the optimal q(z_n)) summed with weights against the
+    # bound's E[log p(X_O | ...)] - KL(q(Z) || p(Z)) from the statistics.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 6)) + 0.3 * rng.normal(size=(30, 6))
+    X[rng.random(X.shape) < missing] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 1.0
+    s = rng.uniform(0.2, 2.0, size=30)
+    center = np.nanmean(X, axis=0)
+    model = VBPCAModel(center, np.full(6, 0.3), 3, (2.0, 1.0, 1.5, 2.0, 0.7), diagonal, False, "pca", False)
+    params = fit_loop(model, ChunkExecutor(8), X, s, max_iter=3, tol=0.0, random_state=np.random.RandomState(0)).params
+    terms = model.bound_terms(params, row_step(X, s, slice(0, 30), *model.local_params(params)))
+    log_tau = np.broadcast_to(digamma(params["tau_shape"]) - np.log(params["tau_rate"]), (6,))
+    _, shares = row_bounds(X, center, model.expected_tau(params), log_tau, params["mean"], params["cov"])
+    assert s @ shares == pytest.approx(terms["expected_loglik"] - terms["kl_z"], rel=1e-12)

@@ -21,6 +21,8 @@ from varbayes.decomposition._model import VBPCAModel
 from varbayes.decomposition._stats import column_summary_step, row_step, z_posterior
 from varbayes.vi import fit_loop
 
+from ._missing import remove_entries
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
@@ -30,15 +32,7 @@ def _low_rank(n=400, d=12, rank=3, noise=0.3, seed=0, offset=3.0):
     return rng.normal(size=(n, rank)) @ W.T + noise * rng.normal(size=(n, d)) + offset, W
 
 
-def _remove(X, fraction, seed=1):
-    rng = np.random.default_rng(seed)
-    X = X.copy()
-    mask = rng.random(X.shape) < fraction
-    n, d = X.shape
-    mask[np.arange(n), np.arange(n) % d] = False  # no row all missing
-    mask[np.arange(d) % n, np.arange(d)] = False  # no column all missing
-    X[mask] = np.nan
-    return X, mask
+_remove = remove_entries
 
 
 # ------------------------------------------------------------------ proofs

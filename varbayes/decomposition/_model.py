@@ -116,14 +116,20 @@ class VBPCAModel(ConjugateModel):
     def global_updates(self) -> list:
         return [("q(W,mu)", self.update_loadings), ("q(lambda)", self.update_ard), ("q(tau)", self.update_noise)]
 
-    def initialize(self, executor: Any, X: Any, sample_weight: Any, random_state: np.random.RandomState) -> dict:
+    def initialize(self, executor: Any, X: Any, sample_weight: Any, random_state: np.random.RandomState,
+                   offset: np.ndarray | None = None) -> dict:
         """Loadings from the SVD of a sample (mean-imputed, about c), or random; the noise
-        variance from the discarded spectrum; q(lambda) updated from the loadings."""
+        variance from the discarded spectrum; q(lambda) updated from the loadings.
+
+        ``offset`` (d,): start mu at c + offset instead of c, the SVD about it
+        and missing entries there (a mixture's component, from its cluster).
+        """
         n, d, q = X.shape[0], self.d, self.q
+        offset = np.zeros(d) if offset is None else offset
         if self.init_params == "pca":
             take = n if n <= INIT_SAMPLE_ROWS else INIT_SAMPLE_ROWS
             rows = np.arange(n) if take == n else np.sort(random_state.choice(n, take, replace=False))
-            sample = np.asarray(executor.take(X, rows), dtype=np.float64) - self.center
+            sample = np.asarray(executor.take(X, rows), dtype=np.float64) - self.center - offset
             sample[np.isnan(sample)] = 0.0
             if sample_weight is not None:
                 w = np.asarray(executor.take(sample_weight, rows), dtype=np.float64)
@@ -144,7 +150,7 @@ class VBPCAModel(ConjugateModel):
         else:  # random loadings of the data's scale (its average column variance, known already)
             noise = 0.5 * self.scale
             loadings = random_state.normal(size=(d, q)) * math.sqrt(self.scale / q)
-        mean = np.concatenate([loadings, np.zeros((d, 1))], axis=1)
+        mean = np.concatenate([loadings, offset[:, None]], axis=1)
         n_eff = n if sample_weight is None else float(np.sum(sample_weight))
         cov = np.eye(q + 1) * (noise / max(n_eff, 1.0))  # the spread of loadings estimated from N rows
         half_count = 0.5 * n_eff * (1 if self.diagonal else d)
@@ -195,6 +201,14 @@ class VBPCAModel(ConjugateModel):
         """The complete ELBO per unit of weight, every constant included:
         E[log p(X_obs | Z, W, mu, tau)] - KL(q(Z) || p(Z)) - KL(q(W, mu) || p(W, mu | lambda))
         - KL(q(lambda) || p(lambda)) - KL(q(tau) || p(tau))."""
+        n = st.n_samples
+        terms = {name: value / n for name, value in self.bound_terms(params, st).items()}
+        value = terms["expected_loglik"] - terms["kl_z"] - terms["kl_loadings"] - terms["kl_lambda"] - terms["kl_tau"]
+        return Bound(value, terms)
+
+    def bound_terms(self, params: dict, st: PCAStats) -> dict:
+        """The terms of :meth:`bound` as totals, not per unit of weight (a
+        mixture's component may hold no weight)."""
         g, q, d = self.gamma, self.q, self.d
         a, b = params["tau_shape"], params["tau_rate"]
         n_obs, sse = self.expected_sse(params, st)
@@ -211,8 +225,4 @@ class VBPCAModel(ConjugateModel):
                       - d * float(np.sum(log_lam)) - d * math.log(self.beta) - log_det - d * (q + 1))
         kl_lambda = float(np.sum(g.kl(params["lam_shape"], params["lam_rate"], self.l1, self.l2)))
         kl_tau = float(np.sum(g.kl(a, b, self.a0, self.b0)))
-        n = st.n_samples
-        value = (loglik - kl_z - kl_w - kl_lambda - kl_tau) / n
-        terms = {"expected_loglik": loglik / n, "kl_z": kl_z / n, "kl_loadings": kl_w / n,
-                 "kl_lambda": kl_lambda / n, "kl_tau": kl_tau / n}
-        return Bound(value, terms)
+        return {"expected_loglik": loglik, "kl_z": kl_z, "kl_loadings": kl_w, "kl_lambda": kl_lambda, "kl_tau": kl_tau}

@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ._mixture import mixture_posteriors
 from ._stats import z_posterior
 
-__all__ = ["impute_step", "score_step", "transform_step"]
+__all__ = ["impute_step", "mixture_impute_step", "mixture_proba_step", "mixture_score_step", "predictive",
+           "score_step", "transform_step"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -29,24 +31,35 @@ def transform_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray
 def impute_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: np.ndarray, mean: np.ndarray,
                 cov_w: np.ndarray, with_std: bool) -> np.ndarray:
     """The rows with each missing entry at E[w~_j^T z~_n] (shifted back by c), shape (n, d),
-    followed with ``with_std`` by the posterior predictive standard deviations, shape (n, 2d).
-
-    Var[w~_j^T z~_n] = tr(S_j E[z~_n z~_n^T]) + m_j^T Sigma_n m_j (only z_n is
-    random in z~_n = (z_n, 1)), plus the noise variance 1 / E[tau_j].
-    """
-    observed, _, cov, zmean, _ = z_posterior(Xc, center, tau, mean, cov_w)
-    n, q = zmean.shape
-    z1 = np.concatenate([zmean, np.ones((n, 1))], axis=1)
-    filled = np.where(observed, Xc, center + z1 @ mean.T)
+    followed with ``with_std`` by the posterior predictive standard deviations, shape (n, 2d)."""
+    posterior = z_posterior(Xc, center, tau, mean, cov_w)
+    expected, variance = predictive(posterior, center, tau, mean, cov_w, with_std)
+    observed = posterior[0]
+    filled = np.where(observed, Xc, expected)
     if not with_std:
         return filled
+    return np.concatenate([filled, np.where(observed, 0.0, np.sqrt(np.maximum(variance, 0.0)))], axis=1)
+
+
+def predictive(posterior: tuple, center: np.ndarray, tau: np.ndarray, mean: np.ndarray, cov_w: np.ndarray,
+               with_variance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every entry's posterior predictive mean c_j + E[w~_j^T z~_n] (n, d) from the rows'
+    q(z_n) (as :func:`._stats.z_posterior` returns it), and with ``with_variance``
+    its variance Var[w~_j^T z~_n] + 1 / E[tau_j], where
+    Var[w~_j^T z~_n] = tr(S_j E[z~_n z~_n^T]) + m_j^T Sigma_n m_j (only z_n is
+    random in z~_n = (z_n, 1)); else None."""
+    _, _, cov, zmean, _ = posterior
+    n, q = zmean.shape
+    z1 = np.concatenate([zmean, np.ones((n, 1))], axis=1)
+    expected = center + z1 @ mean.T
+    if not with_variance:
+        return expected, None
     cov = np.broadcast_to(cov, (n, q, q))
     ezz = z1[:, :, None] * z1[:, None, :]
     ezz[:, :q, :q] += cov
     spread = np.einsum("nab,ab->n", ezz, cov_w)[:, None] if cov_w.ndim == 2 else np.einsum("nab,dab->nd", ezz, cov_w)
     W = mean[:, :q]
-    var = spread + np.einsum("dk,nkl,dl->nd", W, cov, W) + 1.0 / tau
-    return np.concatenate([filled, np.where(observed, 0.0, np.sqrt(np.maximum(var, 0.0)))], axis=1)
+    return expected, spread + np.einsum("dk,nkl,dl->nd", W, cov, W) + 1.0 / tau
 
 
 def score_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: np.ndarray,
@@ -60,3 +73,39 @@ def score_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, ta
     resid = np.where(observed, Xo - mean[:, -1], 0.0)
     quad = np.einsum("nd,nd->n", resid * tau, resid - zmean @ mean[:, :-1].T)
     return -0.5 * (observed @ (LOG_2PI - np.log(tau)) - log_det + quad)
+
+
+def mixture_proba_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, log_weights: np.ndarray,
+                       taus: list, log_taus: list, means: list, covs: list) -> np.ndarray:
+    """A mixture's responsibilities q(c_n = k), shape (n, K), as in its fit (see :mod:`._mixture`)."""
+    return mixture_posteriors(Xc, center, log_weights, taus, log_taus, means, covs)[1]
+
+
+def mixture_impute_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, log_weights: np.ndarray,
+                        taus: list, log_taus: list, means: list, covs: list, with_std: bool) -> np.ndarray:
+    """A mixture's imputation: each missing entry at sum_k r_nk E_k[x_nj], shape (n, d),
+    followed with ``with_std`` by the standard deviations of the mixture of the
+    components' predictives, sqrt(sum_k r_nk (v_k + e_k^2) - (sum_k r_nk e_k)^2), shape (n, 2d)."""
+    posteriors, resp, _ = mixture_posteriors(Xc, center, log_weights, taus, log_taus, means, covs)
+    expected, second = 0.0, 0.0
+    for k, (posterior, tau, mean, cov) in enumerate(zip(posteriors, taus, means, covs)):
+        e, v = predictive(posterior, center, tau, mean, cov, with_std)
+        r = resp[:, k:k + 1]
+        expected = expected + r * e
+        if with_std:
+            second = second + r * (v + e * e)
+    observed = posteriors[0][0]
+    filled = np.where(observed, Xc, expected)
+    if not with_std:
+        return filled
+    std = np.sqrt(np.maximum(second - expected * expected, 0.0))
+    return np.concatenate([filled, np.where(observed, 0.0, std)], axis=1)
+
+
+def mixture_score_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, log_pi: np.ndarray,
+                       taus: list, means: list) -> np.ndarray:
+    """log sum_k E[pi_k] N(x_O | mu_k,O, W_k,O W_k,O^T + Psi_k,OO) per row under the posterior means, shape (n,)."""
+    logits = np.stack([score_step(Xc, None, rows, center, tau, mean) for tau, mean in zip(taus, means)], axis=1)
+    logits += log_pi
+    top = logits.max(axis=1, keepdims=True)
+    return (np.log(np.exp(logits - top).sum(axis=1, keepdims=True)) + top)[:, 0]

@@ -31,6 +31,7 @@ O(d^2 q) whatever n is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,10 @@ import numpy as np
 
 from ._moments import moment_sum, second_moments
 
-__all__ = ["ColumnSummary", "PCAStats", "column_summary_step", "row_step", "summary_stats", "z_posterior"]
+LOG_2PI = math.log(2.0 * math.pi)
+
+__all__ = ["ColumnSummary", "PCAStats", "column_summary_step", "row_bounds", "row_step", "summary_stats",
+           "weighted_stats", "z_posterior"]
 
 
 @dataclass
@@ -146,10 +150,11 @@ def _posteriors(precision: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, 
 
 
 def z_posterior(Xc: np.ndarray, center: np.ndarray, tau: np.ndarray, loadings: np.ndarray,
-                cov_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                cov_w: np.ndarray, return_linear: bool = False) -> tuple:
     """q(z_n) for the rows of a chunk: (observed mask, x' with 0 where missing,
     Sigma_n (n, q, q) or one shared (q, q) for a chunk with nothing missing,
-    m_n (n, q), log |Sigma_n| (n,) or a scalar).
+    m_n (n, q), log |Sigma_n| (n,) or a scalar), and with ``return_linear``
+    the vectors h_n = Sigma_n^{-1} m_n (n, q) last.
 
     ``tau`` (d,) are E[tau_j], ``loadings`` (d, q~) E[w~_j] and ``cov_w``
     the covariances S_j of q(w~_j), (q~, q~) when shared or (d, q~, q~).
@@ -161,24 +166,51 @@ def z_posterior(Xc: np.ndarray, center: np.ndarray, tau: np.ndarray, loadings: n
     if observed.all():  # one Sigma for the whole chunk: no per-row factorisation
         total = moment_sum(loadings, cov_w, tau)  # sum_j E[tau_j] E[w~_j w~_j^T]
         cov, _, log_det = _posteriors(np.eye(q) + total[:q, :q], np.zeros(q))
-        mean = (Xo @ W - total[:q, q]) @ cov
-        return observed, Xo, cov, mean, log_det
+        linear = Xo @ W - total[:q, q]
+        out = (observed, Xo, cov, linear @ cov, log_det)
+        return out + (linear,) if return_linear else out
     second = second_moments(loadings, cov_w) * tau[:, None, None]
     ww, w_mu = np.ascontiguousarray(second[:, :q, :q]).reshape(-1, q * q), second[:, :q, q]
     mask = observed.astype(np.float64)
     precision = np.eye(q) + (mask @ ww).reshape(-1, q, q)
     linear = Xo @ W - mask @ w_mu
     cov, mean, log_det = _posteriors(precision, linear)
-    return observed, Xo, cov, mean, log_det
+    return (observed, Xo, cov, mean, log_det) + ((linear,) if return_linear else ())
+
+
+def row_bounds(Xc: np.ndarray, center: np.ndarray, tau: np.ndarray, log_tau: np.ndarray, loadings: np.ndarray,
+               cov_w: np.ndarray) -> tuple[tuple, np.ndarray]:
+    """q(z_n) for the rows of a chunk (as :func:`z_posterior`) and each row's share of the bound,
+    l_n = E[log p(x_n,O | z_n, W, mu, tau)] - KL(q(z_n) || p(z_n)), shape (n,).
+
+    At the optimal q(z_n) it has a closed form: log p(x, z) is quadratic in z,
+    -z^T P_n z / 2 + h_n^T z + k_n in expectation over q(W, mu, tau), and
+    the best Gaussian attains its log-integral, so
+    l_n = k_n + h_n^T m_n / 2 + log |Sigma_n| / 2 with
+    k_n = sum_{j in O_n} [(E[log tau_j] - log 2 pi) / 2 - E[tau_j] (x'_nj^2 - 2 x'_nj E[mu_j] + E[mu_j^2]) / 2]
+    (``log_tau`` are E[log tau_j]).  The rows' shares add up to the bound's
+    E[log p(X | ...)] - KL(q(Z) || p(Z)) (the mixture's responsibilities need them one by one).
+    """
+    q = loadings.shape[1] - 1
+    *posterior, linear = z_posterior(Xc, center, tau, loadings, cov_w, return_linear=True)
+    observed, Xo, _, mean, log_det = posterior
+    mu, mu_sq = loadings[:, q], cov_w[..., q, q] + loadings[:, q] ** 2  # E[mu_j], E[mu_j^2]
+    const = observed @ (0.5 * (log_tau - LOG_2PI) - 0.5 * tau * mu_sq) - 0.5 * ((Xo - 2.0 * mu) * Xo) @ tau
+    return tuple(posterior), const + 0.5 * np.einsum("nq,nq->n", linear, mean) + 0.5 * log_det
 
 
 def row_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: np.ndarray, loadings: np.ndarray,
              cov_w: np.ndarray) -> PCAStats:
     """A local step: q(z_n) for each row of the chunk and its weighted statistics."""
-    n, d = Xc.shape
-    q = loadings.shape[1] - 1
-    s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    observed, Xo, cov, mean, log_det = z_posterior(Xc, center, tau, loadings, cov_w)
+    s = np.ones(Xc.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    return weighted_stats(z_posterior(Xc, center, tau, loadings, cov_w), s)
+
+
+def weighted_stats(posterior: tuple, s: np.ndarray) -> PCAStats:
+    """The statistics of rows with weights s (n,) from their q(z_n), as :func:`z_posterior` returns it."""
+    observed, Xo, cov, mean, log_det = posterior
+    n, d = Xo.shape
+    q = mean.shape[1]
     z1 = np.concatenate([mean, np.ones((n, 1))], axis=1)  # E[z~_n]
     zx = (Xo * s[:, None]).T @ z1
     xx = s @ (Xo * Xo)

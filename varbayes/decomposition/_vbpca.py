@@ -210,15 +210,15 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
                 self._check_parameters()
             X = self._validate(X, reset=do_init, fitting=True)
             q = self._n_components(X.shape[1])
+            structure = self._structure(q)
             if not do_init:
-                check_warm_start(self, {"n_components": q, "noise_type": self.noise_type})
-            if X.shape[0] < 2:
-                raise ValueError(f"n_samples={X.shape[0]} should be >= 2: a PCA needs at least two rows.")
+                check_warm_start(self, structure)
+            self._check_n_samples(X.shape[0])
             sample_weight = check_sample_weight(sample_weight, X)
             summary = self._summary(X, sample_weight, fitting=True)
             d, complete = X.shape[1], summary.n_missing == 0
             # Complete data: the only passes are the summaries (long chunks for their products).
-            executor = get_executor(X, _gram_rows(d) if complete else _chunk_rows(d, q))
+            executor = get_executor(X, _gram_rows(d) if complete and self._summarizes else self._chunk_rows(d, q))
             center = summary.sums / summary.observed
             mean_prior = center if self.mean_prior is None else check_array_param(
                 self.mean_prior, "mean_prior", (d,), np.float64)
@@ -226,8 +226,9 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             scale = summary.variance_scale()
             priors = (self.alpha_1, _default(self.alpha_2, 1e-6 * scale), self.lambda_1,
                       _default(self.lambda_2, 1e-6 * scale), _default(self.mean_precision_prior, 1e-6 / scale))
-            model = VBPCAModel(center, mean_prior - center, q, priors, self.noise_type == "diagonal", complete,
-                               self.init_params, self.elbo_per_update, scale=scale)
+            model = self._model(VBPCAModel(center, mean_prior - center, q, priors, self.noise_type == "diagonal",
+                                           complete and self._summarizes, self.init_params, self.elbo_per_update,
+                                           scale=scale))
             warm = None if do_init else self._warm_params(center)
             result = fit_loop(
                 model, executor, X, sample_weight, n_init=int(self.n_init), max_iter=int(self.max_iter),
@@ -246,8 +247,27 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         self.converged_, self.n_iter_ = result.converged, result.n_iter
         self.lower_bound_, self.elbo_ = result.bound, result.tracker
         self._convergence = result.progress
-        self._fitted_structure = {"n_components": q, "noise_type": self.noise_type}
+        self._fitted_structure = structure
         return self
+
+    # The hooks a subclass with another model (the mixture) overrides.
+    #: Complete data are summarised once (the rows' weights do not change between sweeps).
+    _summarizes = True
+
+    def _structure(self, q: int) -> dict:
+        """The parameters a warm start must keep."""
+        return {"n_components": q, "noise_type": self.noise_type}
+
+    def _check_n_samples(self, n: int) -> None:
+        if n < 2:
+            raise ValueError(f"n_samples={n} should be >= 2: a PCA needs at least two rows.")
+
+    def _chunk_rows(self, d: int, q: int) -> int:
+        return _chunk_rows(d, q)
+
+    def _model(self, component: VBPCAModel) -> Any:
+        """The model :func:`fit_loop` fits, from VB PCA's."""
+        return component
 
     def _warm_params(self, center: np.ndarray) -> dict:
         """The fitted posterior, its mean column moved to the new centre (mu = c + mu')."""
