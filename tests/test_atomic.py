@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
-from varbayes import VAE, VBPCA, BayesianGaussianMixture, GaussianMixture
+from varbayes import VAE, VBPCA, BayesianGaussianMixture, GaussianMixture, VBMixturePCAImputer
 from varbayes.vae import DivergenceError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -89,6 +89,10 @@ def _vbpca(**kw):
     return lambda: VBPCA(2, random_state=np.random.RandomState(0), warm_start=True, init_params="random", **kw)
 
 
+def _vbmpca(**kw):
+    return lambda: VBMixturePCAImputer(2, n_components=2, random_state=np.random.RandomState(0), warm_start=True, **kw)
+
+
 def _interrupt(text, **params):
     def fail(est):
         est.set_params(verbose=1, **params)
@@ -127,6 +131,10 @@ CASES = {
     "vbpca-structure": (_vbpca(), _refit(n_components=1), ValueError),
     "vbpca-interrupt": (_vbpca(), _interrupt("Iteration 2", verbose_interval=1, tol=0.0, warm_start=False),
                         KeyboardInterrupt),
+    "vbmpca-bad-input": (_vbmpca(), _refit(np.array([[1.0, 2.0, 3.0], [np.nan] * 3, [0.0, 1.0, 2.0]])), ValueError),
+    "vbmpca-structure": (_vbmpca(), _refit(n_clusters=3), ValueError),
+    "vbmpca-interrupt": (_vbmpca(), _interrupt("Iteration 2", verbose_interval=1, tol=0.0, warm_start=False),
+                         KeyboardInterrupt),
     "vae-bad-input": (_vae(), _refit(np.ones((4, 2))), ValueError),
     "vae-structure": (_vae(), _refit(hidden_layer_sizes=(5,)), ValueError),
     "vae-overflow": (_vae(), _refit(_data() * 1e39), ValueError),
@@ -147,7 +155,8 @@ def test_a_call_that_raises_leaves_the_estimator_exactly_as_it_was(case):
     _assert_unchanged(est, before)
 
 
-@pytest.mark.parametrize("make", [_gmm(), _bgmm(), _vae(), _vbpca()], ids=["gmm", "bgmm", "vae", "vbpca"])
+@pytest.mark.parametrize("make", [_gmm(), _bgmm(), _vae(), _vbpca(), _vbmpca()],
+                         ids=["gmm", "bgmm", "vae", "vbpca", "vbmpca"])
 def test_a_failed_first_fit_leaves_the_estimator_unfitted(make):
     est = make()
     before = _fingerprint(est)

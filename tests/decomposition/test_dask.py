@@ -4,7 +4,7 @@ a fit equals the in-memory fit and the predictions stay lazy and equal."""
 import numpy as np
 import pytest
 
-from varbayes import VBPCA, VBPCAImputer
+from varbayes import VBPCA, VBMixturePCAImputer, VBPCAImputer
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -62,3 +62,20 @@ def test_a_placeholder_for_missing_values_on_dask(scheduler):
     got = VBPCAImputer(n_components=2, max_iter=10, tol=0.0, missing_values=-1.0).fit(da.from_array(coded, chunks=(150, 6)))
     np.testing.assert_allclose(got.lower_bound_, ref.lower_bound_, rtol=1e-10)
     np.testing.assert_allclose(got.transform(da.from_array(coded, chunks=(150, 6))).compute(), ref.transform(X), rtol=1e-10)
+
+
+def test_the_mixture_imputer_on_dask_equals_the_in_memory_fit(scheduler):
+    # The same local step on blocks: from the same start (k-means of the same sample) the same fit.
+    da = pytest.importorskip("dask.array")
+    X, w = _data(0.2, seed=2)
+    X[:300] += 4.0  # two groups
+    kw = dict(n_clusters=2, n_components=2, max_iter=15, tol=0.0, random_state=0)
+    ref = VBMixturePCAImputer(**kw).fit(X, sample_weight=w)
+    got = VBMixturePCAImputer(**kw).fit(da.from_array(X, chunks=(130, 6)), sample_weight=da.from_array(w, chunks=130))
+    for name in ("weights_", "means_", "loadings_", "noise_variance_", "lower_bound_"):
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    Xd = da.from_array(X, chunks=(200, 6))
+    filled, proba = got.transform(Xd), got.predict_proba(Xd)
+    assert isinstance(filled, da.Array) and isinstance(proba, da.Array)
+    np.testing.assert_allclose(filled.compute(), ref.transform(X), rtol=1e-10)
+    np.testing.assert_allclose(proba.compute(), ref.predict_proba(X), rtol=1e-8, atol=1e-12)
