@@ -437,7 +437,7 @@ class VBLinearRegression(RegressorMixin, BaseEstimator):
     >>> y = X @ [1.0, -2.0, 0.0, 0.0, 0.5] + 0.1 * rng.normal(size=200)
     >>> reg = VBLinearRegression(ard=True).fit(X, y)
     >>> np.round(reg.coef_, 1)
-    array([ 1. , -2. ,  0. , -0. ,  0.5])
+    array([ 1. , -2. ,  0. ,  0. ,  0.5])
     """
 
     def __init__(
