@@ -256,6 +256,14 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
 
+    def all_on_host(self, mask: Any) -> bool:
+        """Whether every entry of ``mask`` is true, for a fast path on small arrays.
+
+        On the GPU it answers False without looking (reading the answer
+        would synchronise the device): the caller takes its general path.
+        """
+        return self.name == "cpu" and bool(mask.all())
+
     def __reduce__(self) -> tuple:
         # Sent to Dask workers by name (modules do not pickle): each process
         # has its own backend for the device.
@@ -320,7 +328,7 @@ class Backend:
         (as log Gamma(h) - log B(x, h)); 0 where h = 0."""
         xp = self.xp
         positive = h > 0
-        if bool(positive.all()):  # (small arrays: the masked form costs more than the functions)
+        if self.all_on_host(positive):  # (small arrays: the masked form costs more than the functions)
             return self.gammaln(h) - self.betaln(x, h)
         safe = xp.where(positive, h, 1.0)
         return xp.where(positive, self.gammaln(safe) - self.betaln(x, safe), 0.0)

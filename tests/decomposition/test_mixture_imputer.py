@@ -245,3 +245,13 @@ RANDOM_INIT = {"check_sample_weight_equivalence_on_dense_data": "k-means initial
                          expected_failed_checks=lambda est: RANDOM_INIT if est.n_clusters > 1 else {})
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_predictions_use_the_fitted_prior_not_parameters_set_since():
+    X, _ = _clusters(n=60, d=4, k=2)
+    imp = VBMixturePCAImputer(2, n_components=1, random_state=0).fit(X)
+    before = imp.predict_proba(X), imp.transform(X)
+    imp.set_params(weight_concentration_prior_type="dirichlet_distribution", weight_concentration_prior=5.0)
+    np.testing.assert_array_equal(imp.predict_proba(X), before[0])
+    np.testing.assert_array_equal(imp.transform(X), before[1])
+    assert imp.weight_concentration_prior_ == 0.5

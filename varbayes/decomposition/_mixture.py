@@ -167,7 +167,8 @@ class MixturePCAModel(ConjugateModel):
             offset = np.where(seen > 0, sums / np.where(seen > 0, seen, 1.0), c) - c
             comps.append(self.component.initialize(local, sample, w, random_state, offset=offset))
         counts = np.bincount(labels, weights=s, minlength=K)
-        counts *= n / max(float(counts.sum()), np.finfo(float).tiny)  # as if the sample were the data
+        total = n if sample_weight is None else float(sample_weight.sum())
+        counts *= total / max(float(counts.sum()), np.finfo(float).tiny)  # as if the sample were the data
         return {"components": comps, "weights": self.weights.update(self.be, counts)}
 
     def bound(self, params: dict, st: MixtureStats, step: str) -> Bound:

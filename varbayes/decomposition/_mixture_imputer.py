@@ -46,13 +46,18 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
     (images of a few kinds of objects, sensor data in a few regimes), a
     mixture imputes from the row's own cluster where one linear subspace
     (:class:`VBPCAImputer`) averages over all of them.  With
-    ``n_clusters=1`` it is :class:`VBPCAImputer` (the same fit).
+    ``n_clusters=1``, the same ``n_components`` and
+    ``weight_concentration_prior_type='dirichlet_distribution'`` it is
+    :class:`VBPCAImputer` (the same fit and bound; under the Dirichlet
+    process the fit is the same and the bound lower by the sticks' terms).
 
     Parameters
     ----------
     n_clusters : int, default=5
-        K, the number of mixture components (an upper bound: the weight
-        prior can leave some empty, as :class:`BayesianGaussianMixture`).
+        K, the number of mixture components: an upper bound, as in
+        :class:`BayesianGaussianMixture`, but a loose one.  The weight prior
+        can empty a cluster the data do not need, yet a start with too many
+        clusters often splits a true one instead (see the user guide).
     n_components : int, default=None
         q, the columns of each cluster's W; None: min(n_features - 1, 10).
         ARD prunes the columns a cluster does not need.
@@ -93,7 +98,10 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
     Attributes
     ----------
     weights_ : ndarray of shape (n_clusters,)
-        E[pi_k].
+        E[pi_k], renormalised over the clusters (under the Dirichlet process
+        the sticks leave some mass beyond the last one).
+    weight_concentration_prior_ : float
+        The prior's concentration the fit used.
     weight_concentration_ : ndarray
         q(pi)'s parameters: the Dirichlet's (n_clusters,), or the sticks'
         Beta parameters (2, n_clusters).
@@ -219,6 +227,7 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
         weights, _ = model.weights.expected(model.be, params["weights"])
         return {
             "weights_": weights / weights.sum(),
+            "weight_concentration_prior_": model.weights.concentration,
             "weight_concentration_": params["weights"],
             "means_": (comp.center + np.array([p["mean"][:, q] for p in comps])).astype(dtype),
             "loadings_": loadings,
@@ -231,9 +240,15 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
 
     # ------------------------------------------------------------ per-row outputs
     def _weight_prior(self) -> Any:
+        """The prior over the weights that the parameters ask for (for a fit)."""
         K = int(self.n_clusters)
         concentration = 1.0 / K if self.weight_concentration_prior is None else float(self.weight_concentration_prior)
         return weight_prior(self.weight_concentration_prior_type, concentration)
+
+    def _fitted_weight_prior(self) -> Any:
+        """The prior the posterior was fitted under (the parameters may have been set since)."""
+        return weight_prior(self._fitted_structure["weight_concentration_prior_type"],
+                            self.weight_concentration_prior_)
 
     def _map(self, step: Any, X: Any, *broadcast: Any, width: int | None = None) -> Any:
         """``step`` over the rows of a validated X by the executor (NumPy, or a lazy Dask
@@ -249,7 +264,7 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
             args = (np.log(weights, where=weights > 0, out=np.full(weights.shape, -np.inf)), taus, means)
         else:
             log_taus = [np.broadcast_to(gamma.expected_log(c["tau_shape"], c["tau_rate"]), (d,)) for c in comps]
-            args = (self._weight_prior().expected_log(be, p["weights"]), taus, log_taus, means,
+            args = (self._fitted_weight_prior().expected_log(be, p["weights"]), taus, log_taus, means,
                     [c["cov"] for c in comps])
         executor = get_executor(X, self._chunk_rows(d, self.n_components_))
         out = None if width is None else np.zeros((0, width))
@@ -324,7 +339,8 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
 
     def score_samples(self, X: Any) -> Any:
         """Log-likelihood of each row's observed entries under the posterior-mean parameters:
-        log sum_k E[pi_k] N(x_O | mu_k,O, W_k,O W_k,O^T + Psi_k,OO) (see :meth:`VBPCA.score_samples`).
+        log sum_k pi_k N(x_O | mu_k,O, W_k,O W_k,O^T + Psi_k,OO) with pi = ``weights_``
+        (see :meth:`VBPCA.score_samples`).
 
         Parameters
         ----------

@@ -122,7 +122,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         if self.n_components > n_features:
             raise ValueError(
                 f"n_components={self.n_components} must be at most n_features={n_features}: "
-                f"pass n_components <= {n_features}, or None (n_features - 1; ARD prunes what the data do not need)."
+                f"pass n_components <= {n_features}, or None (the default; ARD prunes what the data do not need)."
             )
         return int(self.n_components)
 

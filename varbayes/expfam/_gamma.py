@@ -83,7 +83,7 @@ class Gamma:
         a, b, a0, b0 = (xp.asarray(v, dtype=xp.float64) for v in (a, b, a0, b0))
         h = a - a0
         up = h >= 0
-        if bool(up.all()):  # the usual case, a posterior's shape: one ratio, not both
+        if be.all_on_host(up):  # the usual case, a posterior's shape: one ratio, not both
             log_gamma_diff = be.log_gamma_ratio(a0, h)
         else:
             log_gamma_diff = xp.where(up, be.log_gamma_ratio(a0, xp.where(up, h, 0.0)),

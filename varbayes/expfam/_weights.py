@@ -29,6 +29,11 @@ class Dirichlet:
     def __init__(self, alpha0: float) -> None:
         self.alpha0 = float(alpha0)
 
+    @property
+    def concentration(self) -> float:
+        """The prior's concentration alpha_0."""
+        return self.alpha0
+
     def update(self, be: Any, counts: Any) -> Any:
         """alpha_k = alpha_0 + N_k (Bishop (2006), eq. 10.58)."""
         return self.alpha0 + counts
@@ -76,6 +81,11 @@ class StickBreaking:
 
     def __init__(self, gamma0: float) -> None:
         self.gamma0 = float(gamma0)
+
+    @property
+    def concentration(self) -> float:
+        """The prior's concentration gamma_0."""
+        return self.gamma0
 
     def update(self, be: Any, counts: Any) -> Any:
         """a_k = 1 + N_k, b_k = gamma_0 + sum_{j>k} N_j (Blei & Jordan (2006))."""
