@@ -313,3 +313,12 @@ def test_grid_search_over_the_dimension_by_held_out_likelihood():
                           VBPCAImputer(n_components=1)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_a_bad_mean_prior_is_refused_before_the_pass_over_x():
+    # X also holds a value the pass over X would refuse: the parameter's error comes first.
+    X = np.array([[1.0, 1e160], [2.0, 1.0], [3.0, 0.0]])
+    pca = VBPCA(n_components=1, mean_prior=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="mean_prior"):
+        pca.fit(X)
+    assert not hasattr(pca, "n_features_in_")

@@ -150,7 +150,7 @@ class MixturePCAModel(ConjugateModel):
         initialisation from its cluster's rows (its mean at the cluster's
         mean of the observed entries), the weights from the clusters' sizes."""
         n, K, c = X.shape[0], self.n_clusters, self.component.center
-        take = min(n, INIT_SAMPLE_ROWS)
+        take = min(n, max(INIT_SAMPLE_ROWS, K))  # (k-means needs a row per cluster)
         rows = np.arange(n) if take == n else np.sort(random_state.choice(n, take, replace=False))
         sample = np.asarray(executor.take(X, rows), dtype=np.float64)
         s = np.ones(take) if sample_weight is None else np.asarray(executor.take(sample_weight, rows), dtype=np.float64)

@@ -215,13 +215,15 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
                 check_warm_start(self, structure)
             self._check_n_samples(X.shape[0])
             sample_weight = check_sample_weight(sample_weight, X)
+            d = X.shape[1]
+            mean_prior = None if self.mean_prior is None else check_array_param(
+                self.mean_prior, "mean_prior", (d,), np.float64)  # (before the pass over X)
             summary = self._summary(X, sample_weight, fitting=True)
-            d, complete = X.shape[1], summary.n_missing == 0
+            complete = summary.n_missing == 0
             # Complete data: the only passes are the summaries (long chunks for their products).
             executor = get_executor(X, _gram_rows(d) if complete and self._summarizes else self._chunk_rows(d, q))
             center = summary.sums / summary.observed
-            mean_prior = center if self.mean_prior is None else check_array_param(
-                self.mean_prior, "mean_prior", (d,), np.float64)
+            mean_prior = center if mean_prior is None else mean_prior
             # Rates in the data's units by default, so that the fit does not depend on the data's scale.
             scale = summary.variance_scale()
             priors = (self.alpha_1, _default(self.alpha_2, 1e-6 * scale), self.lambda_1,
