@@ -32,9 +32,6 @@ def _low_rank(n=400, d=12, rank=3, noise=0.3, seed=0, offset=3.0):
     return rng.normal(size=(n, rank)) @ W.T + noise * rng.normal(size=(n, d)) + offset, W
 
 
-_remove = remove_entries
-
-
 # ------------------------------------------------------------------ proofs
 def test_subspace_is_pcas_with_the_precisions_fixed():
     # ARD precisions fixed at 1e-3 and the noise precision at 1 / 0.09 by Gamma priors of shape 1e12.
@@ -51,7 +48,7 @@ def test_subspace_is_pcas_with_the_precisions_fixed():
 @pytest.mark.parametrize("missing, diagonal", [(0.0, False), (0.25, False), (0.25, True)])
 def test_elbo_equals_a_monte_carlo_estimate(missing, diagonal):
     X, _ = _low_rank(n=25, d=5, rank=2, noise=0.5, seed=3)
-    X, _ = _remove(X, missing)
+    X, _ = remove_entries(X, missing)
     s = np.random.default_rng(5).uniform(0.5, 2.0, size=len(X))
     ex = ChunkExecutor(8)
     summary = ex.map_sum(column_summary_step, X, s)
@@ -94,7 +91,7 @@ def test_elbo_equals_a_monte_carlo_estimate(missing, diagonal):
 def test_every_coordinate_update_ascends(seed, n, d, q, missing, weighted, init, noise):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 2)) @ rng.normal(size=(2, d)) + rng.normal(size=(n, d)) * rng.uniform(0.01, 1.0)
-    X, _ = _remove(X, missing, seed)
+    X, _ = remove_entries(X, missing, seed)
     w = rng.uniform(0.0, 3.0, size=n) + 0.01 if weighted else None
     pca = VBPCA(n_components=min(q, d), init_params=init, noise_type=noise, elbo_per_update=True, max_iter=15, tol=0.0,
                 random_state=seed)
@@ -136,7 +133,7 @@ def test_ard_chooses_the_dimension():
 
 def test_the_subspace_survives_20_percent_missing():
     X, W = _low_rank(n=500, d=20, rank=3, noise=0.3, seed=6)
-    Xm, mask = _remove(X, 0.2)
+    Xm, mask = remove_entries(X, 0.2)
     pca = VBPCA(n_components=8, random_state=0).fit(Xm)
     assert pca.n_effective_components_ == 3
     # Stated bound: every principal angle to the true loadings below 0.05 rad (complete data: 0.02).
@@ -151,7 +148,7 @@ def test_the_subspace_survives_20_percent_missing():
 @pytest.mark.parametrize("noise_type", ["isotropic", "diagonal"])
 def test_score_samples_is_the_ppca_density_of_the_observed_entries(noise_type):
     X, _ = _low_rank(n=100, d=6, rank=2, seed=7)
-    Xm, _ = _remove(X * [1, 1, 1, 1, 10, 0.1], 0.3)
+    Xm, _ = remove_entries(X * [1, 1, 1, 1, 10, 0.1], 0.3)
     pca = VBPCA(n_components=3, noise_type=noise_type).fit(Xm)
     W, mu = pca.loadings_, pca.mean_
     C = W @ W.T + np.diag(np.broadcast_to(pca.noise_variance_, (6,)))
@@ -188,7 +185,7 @@ def test_the_fit_does_not_depend_on_the_datas_scale(scale):
     # The default prior rates are in the data's units: a scaled fit is the same fit, and its bound
     # moves by the Jacobian, -log(scale) per observed entry.
     X, _ = _low_rank(n=200, d=6, rank=2, noise=0.05, seed=13)
-    Xm, mask = _remove(X, 0.2)
+    Xm, mask = remove_entries(X, 0.2)
     per_row = (~mask).sum() / 200
     a = VBPCA(random_state=0).fit(Xm)
     b = VBPCA(random_state=0).fit(Xm * scale)
@@ -214,7 +211,7 @@ def test_degenerate_data_fit_without_nan(X, w):
 # ------------------------------------------------------------------ the scikit-learn contract
 def test_integer_weights_are_repeated_rows():
     X, _ = _low_rank(n=60, d=5, rank=2, seed=10)
-    Xm, _ = _remove(X, 0.2)
+    Xm, _ = remove_entries(X, 0.2)
     w = np.random.default_rng(0).integers(1, 4, size=60)
     a = VBPCA(n_components=3, max_iter=50, tol=0.0).fit(Xm, sample_weight=w)
     b = VBPCA(n_components=3, max_iter=50, tol=0.0).fit(np.repeat(Xm, w, axis=0))
@@ -225,7 +222,7 @@ def test_integer_weights_are_repeated_rows():
 
 def test_float32_is_kept():
     X, _ = _low_rank(n=100, d=6, rank=2)
-    X32, _ = _remove(X.astype(np.float32), 0.1)
+    X32, _ = remove_entries(X.astype(np.float32), 0.1)
     pca = VBPCA(n_components=3).fit(X32)
     assert pca.components_.dtype == np.float32 and pca.mean_.dtype == np.float32
     assert pca.transform(X32).dtype == np.float32 and pca.impute(X32).dtype == np.float32
@@ -234,7 +231,7 @@ def test_float32_is_kept():
 
 def test_missing_values_as_a_number():
     X, _ = _low_rank(n=100, d=6, rank=2)
-    Xm, mask = _remove(X, 0.2)
+    Xm, mask = remove_entries(X, 0.2)
     a = VBPCAImputer(n_components=3).fit_transform(Xm)
     b = VBPCAImputer(n_components=3, missing_values=-999.0).fit_transform(np.where(mask, -999.0, X))
     np.testing.assert_allclose(a, b, rtol=1e-12)
@@ -244,7 +241,7 @@ def test_missing_values_as_a_number():
 
 def test_warm_start_continues_the_run():
     X, _ = _low_rank(n=200, d=8, rank=2)
-    Xm, _ = _remove(X, 0.1)
+    Xm, _ = remove_entries(X, 0.1)
     long = VBPCA(n_components=4, max_iter=20, tol=0.0).fit(Xm)
     warm = VBPCA(n_components=4, max_iter=5, tol=0.0, warm_start=True)
     for _ in range(4):
@@ -294,7 +291,7 @@ def test_n_components_above_n_features():
 def test_imputer_in_a_pipeline_and_pickled():
     X, _ = _low_rank(n=200, d=6, rank=2, seed=11)
     y = X[:, 0] + X[:, 1]
-    Xm, _ = _remove(X, 0.2)
+    Xm, _ = remove_entries(X, 0.2)
     pipe = make_pipeline(VBPCAImputer(n_components=3), Ridge(alpha=1e-3)).fit(Xm, y)
     assert pipe.score(Xm, y) > 0.95
     clone = pickle.loads(pickle.dumps(pipe))

@@ -12,6 +12,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from varbayes import VBLinearRegression
+from varbayes._execution import ChunkExecutor
+from varbayes.linear_model._vb_linear import VBLinearModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -96,9 +98,6 @@ def test_the_pruned_model_s_elbo_equals_a_monte_carlo_estimate():
 def test_removal_gains_are_the_bound_of_the_model_without_each_coefficient():
     # The closed form (Schur complement of V's precision, one coefficient's
     # terms dropped) against the bound recomputed without it.
-    from varbayes._execution import ChunkExecutor
-    from varbayes.linear_model._vb_linear import VBLinearModel
-
     X, y = _problem(n=50, d=5, seed=2)
     model = VBLinearModel(5, True, 1e-6, 1e-6, 1e-6, 1e-6, True, False, threshold_lambda=0.0)
     s = model.summarize(ChunkExecutor(16), np.column_stack([X, y]), None)

@@ -34,11 +34,12 @@ from sklearn.cluster import KMeans
 
 from .._backend import get_backend
 from .._execution import ChunkExecutor
+from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel
 from ._model import INIT_SAMPLE_ROWS, VBPCAModel
 from ._stats import row_bounds, weighted_stats
 
-__all__ = ["MixtureStats", "MixturePCAModel", "mixture_posteriors", "mixture_step"]
+__all__ = ["MixtureStats", "MixturePCAModel", "cluster_moments", "mixture_posteriors", "mixture_step"]
 
 
 @dataclass
@@ -63,28 +64,32 @@ class MixtureStats:
         return float(self.counts.sum())
 
 
+def cluster_moments(components: list, gamma: Gamma, d: int) -> tuple[list, list, list, list]:
+    """What the rows' steps need of each cluster's posterior: E[tau_k] and
+    E[log tau_k] per column (d,), E[W~_k] and the covariances S_k of its rows."""
+    taus = [np.broadcast_to(p["tau_shape"] / p["tau_rate"], (d,)) for p in components]
+    log_taus = [np.broadcast_to(gamma.expected_log(p["tau_shape"], p["tau_rate"]), (d,)) for p in components]
+    return taus, log_taus, [p["mean"] for p in components], [p["cov"] for p in components]
+
+
 def mixture_posteriors(Xc: np.ndarray, center: np.ndarray, log_weights: np.ndarray, taus: list, log_taus: list,
-                       means: list, covs: list) -> tuple[list, np.ndarray, np.ndarray]:
+                       means: list, covs: list) -> tuple[list, np.ndarray]:
     """Every component's q(z_n | c_n = k) for the rows of a chunk (as
-    :func:`._stats.z_posterior`), the responsibilities r (n, K) and
-    log sum_k exp(E[log pi_k] + l_nk) (n,)."""
+    :func:`._stats.z_posterior`) and the responsibilities r (n, K)."""
     posteriors, shares = [], []
     for tau, log_tau, mean, cov in zip(taus, log_taus, means, covs):
         posterior, share = row_bounds(Xc, center, tau, log_tau, mean, cov)
         posteriors.append(posterior)
         shares.append(share)
-    logits = np.stack(shares, axis=1) + log_weights
-    top = logits.max(axis=1, keepdims=True)
-    e = np.exp(logits - top)
-    total = e.sum(axis=1, keepdims=True)
-    return posteriors, e / total, (np.log(total) + top)[:, 0]
+    resp, _ = get_backend("cpu").softmax(np.stack(shares, axis=1) + log_weights, axis=1)
+    return posteriors, resp
 
 
 def mixture_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, log_weights: np.ndarray, taus: list,
                  log_taus: list, means: list, covs: list) -> MixtureStats:
     """A local step: q(z_n | c_n) and q(c_n) for each row of the chunk, and their weighted statistics."""
     s = np.ones(Xc.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
-    posteriors, resp, _ = mixture_posteriors(Xc, center, log_weights, taus, log_taus, means, covs)
+    posteriors, resp = mixture_posteriors(Xc, center, log_weights, taus, log_taus, means, covs)
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(resp > 0.0, resp * np.log(resp), 0.0)
     components = tuple(weighted_stats(p, s * resp[:, k]) for k, p in enumerate(posteriors))
@@ -115,16 +120,10 @@ class MixturePCAModel(ConjugateModel):
         self.record_each_update = bool(record_each_update)
         self.be = get_backend("cpu")
 
-    def expected_log_tau(self, params: dict) -> np.ndarray:
-        """E[log tau_j] of one component, one per column (d,)."""
-        return np.broadcast_to(self.component.gamma.expected_log(params["tau_shape"], params["tau_rate"]),
-                               (self.component.d,))
-
     def local_params(self, params: dict) -> tuple:
-        comps = params["components"]
-        return (self.component.center, self.weights.expected_log(self.be, params["weights"]),
-                [self.component.expected_tau(p) for p in comps], [self.expected_log_tau(p) for p in comps],
-                [p["mean"] for p in comps], [p["cov"] for p in comps])
+        comp = self.component
+        return (comp.center, self.weights.expected_log(self.be, params["weights"]),
+                *cluster_moments(params["components"], comp.gamma, comp.d))
 
     local_step = staticmethod(mixture_step)
 

@@ -12,10 +12,10 @@ from .._backend import get_backend
 from .._execution import get_executor
 from .._validation import check_option, check_scalar
 from ..expfam import Gamma, weight_prior
-from ._mixture import MixturePCAModel
+from ._mixture import MixturePCAModel, cluster_moments
 from ._model import VBPCAModel
 from ._predict import mixture_impute_step, mixture_proba_step, mixture_score_step
-from ._vbpca import PRUNE_RATIO, _BaseVBPCA, _chunk_rows
+from ._vbpca import PRUNE_RATIO, _BaseVBPCA, _chunk_rows, _recentred
 
 __all__ = ["VBMixturePCAImputer"]
 
@@ -211,12 +211,8 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
     def _warm_params(self, center: np.ndarray) -> dict:
         """The fitted posterior, each cluster's mean column moved to the new centre."""
         old = self._posterior
-        comps = []
-        for p in old["components"]:
-            mean = p["mean"].copy()
-            mean[:, -1] += old["center"] - center
-            comps.append({**p, "mean": mean})
-        return {"components": comps, "weights": old["weights"]}
+        return {"components": [_recentred(p, old["center"], center) for p in old["components"]],
+                "weights": old["weights"]}
 
     def _attributes(self, model: MixturePCAModel, params: dict, dtype: Any) -> dict:
         comp, q = model.component, model.component.q
@@ -252,23 +248,16 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
 
     def _map(self, step: Any, X: Any, *broadcast: Any, width: int | None = None) -> Any:
         """``step`` over the rows of a validated X by the executor (NumPy, or a lazy Dask
-        array), after the clusters' parameters (c, E[log pi] or log E[pi], E[tau_k],
-        E[log tau_k], E[W~_k], S_k)."""
-        p, d = self._posterior, X.shape[1]
-        be, gamma = get_backend("cpu"), Gamma(get_backend("cpu"))
-        comps = p["components"]
-        taus = [np.broadcast_to(c["tau_shape"] / c["tau_rate"], (d,)) for c in comps]
-        means = [c["mean"] for c in comps]
-        if step is mixture_score_step:  # a density under the posterior means: log E[pi_k]
-            weights = self.weights_
-            args = (np.log(weights, where=weights > 0, out=np.full(weights.shape, -np.inf)), taus, means)
-        else:
-            log_taus = [np.broadcast_to(gamma.expected_log(c["tau_shape"], c["tau_rate"]), (d,)) for c in comps]
-            args = (self._fitted_weight_prior().expected_log(be, p["weights"]), taus, log_taus, means,
-                    [c["cov"] for c in comps])
-        executor = get_executor(X, self._chunk_rows(d, self.n_components_))
+        array), after the arguments ``broadcast`` (the clusters' parameters)."""
+        executor = get_executor(X, self._chunk_rows(X.shape[1], self.n_components_))
         out = None if width is None else np.zeros((0, width))
-        return executor.map_concat(step, np, X, p["center"], *args, *broadcast, out=out)
+        return executor.map_concat(step, np, X, *broadcast, out=out)
+
+    def _local_args(self, d: int) -> tuple:
+        """The fitted posterior as the fit's local step takes it (c, E[log pi], the clusters' moments)."""
+        p = self._posterior
+        return (p["center"], self._fitted_weight_prior().expected_log(get_backend("cpu"), p["weights"]),
+                *cluster_moments(p["components"], Gamma(get_backend("cpu")), d))
 
     def impute(self, X: Any, return_std: bool = False) -> Any:
         """X with each missing entry replaced by its posterior mean sum_k r_nk E_k[w_kj^T z_n + mu_kj].
@@ -294,7 +283,7 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
         """
         X = self._checked(X)
         d = X.shape[1]
-        out = self._map(mixture_impute_step, X, bool(return_std),
+        out = self._map(mixture_impute_step, X, *self._local_args(d), bool(return_std),
                         width=2 * d if return_std else d).astype(X.dtype, copy=False)
         return (out[:, :d], out[:, d:]) if return_std else out
 
@@ -322,7 +311,8 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
         -------
         ndarray of shape (n_samples, n_clusters)
         """
-        return self._map(mixture_proba_step, self._checked(X), width=int(self.n_clusters))
+        X = self._checked(X)
+        return self._map(mixture_proba_step, X, *self._local_args(X.shape[1]), width=int(self.n_clusters))
 
     def predict(self, X: Any) -> Any:
         """The most responsible cluster of each row.
@@ -350,4 +340,8 @@ class VBMixturePCAImputer(OneToOneFeatureMixin, _BaseVBPCA):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._map(mixture_score_step, self._checked(X))
+        X = self._checked(X)
+        center, _, taus, _, means, _ = self._local_args(X.shape[1])
+        with np.errstate(divide="ignore"):  # an empty cluster's weight: log 0 = -inf
+            log_weights = np.log(self.weights_)
+        return self._map(mixture_score_step, X, center, log_weights, taus, means)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import get_backend
 from ._mixture import mixture_posteriors
 from ._stats import z_posterior
 
@@ -86,7 +87,7 @@ def mixture_impute_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.nd
     """A mixture's imputation: each missing entry at sum_k r_nk E_k[x_nj], shape (n, d),
     followed with ``with_std`` by the standard deviations of the mixture of the
     components' predictives, sqrt(sum_k r_nk (v_k + e_k^2) - (sum_k r_nk e_k)^2), shape (n, 2d)."""
-    posteriors, resp, _ = mixture_posteriors(Xc, center, log_weights, taus, log_taus, means, covs)
+    posteriors, resp = mixture_posteriors(Xc, center, log_weights, taus, log_taus, means, covs)
     expected, second = 0.0, 0.0
     for k, (posterior, tau, mean, cov) in enumerate(zip(posteriors, taus, means, covs)):
         e, v = predictive(posterior, center, tau, mean, cov, with_std)
@@ -104,8 +105,6 @@ def mixture_impute_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.nd
 
 def mixture_score_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, log_pi: np.ndarray,
                        taus: list, means: list) -> np.ndarray:
-    """log sum_k E[pi_k] N(x_O | mu_k,O, W_k,O W_k,O^T + Psi_k,OO) per row under the posterior means, shape (n,)."""
+    """log sum_k pi_k N(x_O | mu_k,O, W_k,O W_k,O^T + Psi_k,OO) per row under the posterior means, shape (n,)."""
     logits = np.stack([score_step(Xc, None, rows, center, tau, mean) for tau, mean in zip(taus, means)], axis=1)
-    logits += log_pi
-    top = logits.max(axis=1, keepdims=True)
-    return (np.log(np.exp(logits - top).sum(axis=1, keepdims=True)) + top)[:, 0]
+    return get_backend("cpu").logsumexp(logits + log_pi, axis=1)

@@ -56,6 +56,13 @@ def _gram_rows(d: int) -> int:
     return int(min(max(CHUNK_BYTES // (8 * 3 * d), 64), 65536))
 
 
+def _recentred(params: dict, old: np.ndarray, new: np.ndarray) -> dict:
+    """q(W, mu) in coordinates about ``new`` instead of ``old``: mu = c + mu', so mu' gains old - new."""
+    mean = params["mean"].copy()
+    mean[:, -1] += old - new
+    return {**params, "mean": mean}
+
+
 def _default(value: float | None, default: float) -> float:
     return default if value is None else float(value)
 
@@ -219,9 +226,9 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             mean_prior = None if self.mean_prior is None else check_array_param(
                 self.mean_prior, "mean_prior", (d,), np.float64)  # (before the pass over X)
             summary = self._summary(X, sample_weight, fitting=True)
-            complete = summary.n_missing == 0
             # Complete data: the only passes are the summaries (long chunks for their products).
-            executor = get_executor(X, _gram_rows(d) if complete and self._summarizes else self._chunk_rows(d, q))
+            summarized = summary.n_missing == 0 and self._summarizes
+            executor = get_executor(X, _gram_rows(d) if summarized else self._chunk_rows(d, q))
             center = summary.sums / summary.observed
             mean_prior = center if mean_prior is None else mean_prior
             # Rates in the data's units by default, so that the fit does not depend on the data's scale.
@@ -229,7 +236,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
             priors = (self.alpha_1, _default(self.alpha_2, 1e-6 * scale), self.lambda_1,
                       _default(self.lambda_2, 1e-6 * scale), _default(self.mean_precision_prior, 1e-6 / scale))
             model = self._model(VBPCAModel(center, mean_prior - center, q, priors, self.noise_type == "diagonal",
-                                           complete and self._summarizes, self.init_params, self.elbo_per_update,
+                                           summarized, self.init_params, self.elbo_per_update,
                                            scale=scale))
             warm = None if do_init else self._warm_params(center)
             result = fit_loop(
@@ -272,12 +279,8 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         return component
 
     def _warm_params(self, center: np.ndarray) -> dict:
-        """The fitted posterior, its mean column moved to the new centre (mu = c + mu')."""
-        params = dict(self._posterior)
-        mean = params["mean"].copy()
-        mean[:, -1] += params["center"] - center
-        params["mean"] = mean
-        return params
+        """The fitted posterior, its mean column moved to the new centre."""
+        return _recentred(self._posterior, self._posterior["center"], center)
 
     def _attributes(self, model: VBPCAModel, params: dict, dtype: Any) -> dict:
         q = model.q
@@ -309,7 +312,7 @@ class _BaseVBPCA(TransformerMixin, BaseEstimator):
         p = self._posterior
         tau = np.broadcast_to(p["tau_shape"] / p["tau_rate"], (X.shape[1],))
         out = None if width is None else np.zeros((0, width))
-        executor = get_executor(X, _chunk_rows(X.shape[1], self.n_components_))
+        executor = get_executor(X, self._chunk_rows(X.shape[1], self.n_components_))
         return executor.map_concat(step, np, X, p["center"], tau, p["mean"], *broadcast, out=out)
 
     def _checked(self, X: Any) -> Any:
