@@ -8,7 +8,10 @@ from varbayes._backend import (
     Backend,
     NotPositiveDefiniteError,
     cuda_available,
+    difference,
     get_backend,
+    gram,
+    inner,
     input_namespace,
     is_gpu_array,
     to_backend_array,
@@ -142,6 +145,41 @@ def test_to_host_and_asarray_roundtrip(be):
     assert be.to_host(be.asarray(x)) is x or np.array_equal(be.to_host(be.asarray(x)), x)
     assert be.asarray(x, dtype=np.float32).dtype == np.float32
     assert be.scalar(np.float64(2.5)) == 2.5
+
+
+def test_fused_passes_match_their_definitions():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 4, 50)), rng.normal(size=(3, 4, 50))
+    for axis in range(3):
+        assert_allclose(inner(a, b, axis), (a * b).sum(axis=axis), rtol=1e-13)
+    x, hi, lo = rng.normal(size=(1, 4, 50)), rng.normal(size=(3, 4, 1)), 1e-9 * rng.normal(size=(3, 4, 1))
+    assert_allclose(difference(x, hi, lo), (x - hi) - lo, rtol=0, atol=0)
+    assert_allclose(difference(x, hi, None), x - hi, rtol=0, atol=0)
+    out = np.empty((3, 4, 50))
+    assert difference(x, hi, lo, out=out) is out
+    c = rng.normal(size=(3, 2, 50))
+    assert_allclose(gram(a, c), np.stack([a[k] @ c[k].T for k in range(3)]), rtol=1e-13)
+    assert inner(a.astype(np.float32), b.astype(np.float32), 1).dtype == np.float32
+
+
+@pytest.mark.gpu
+def test_gpu_fused_passes_match_cpu():
+    import cupy
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(5, 7, 3000)), rng.normal(size=(5, 7, 3000))
+    x, hi = rng.normal(size=(1, 7, 3000)), rng.normal(size=(5, 7, 1))
+    lo = 1e-9 * rng.normal(size=(5, 7, 1))
+    g = [cupy.asarray(v) for v in (a, b, x, hi, lo)]
+    for axis in range(3):
+        assert_allclose(to_numpy(inner(g[0], g[1], axis)), inner(a, b, axis), rtol=1e-12)
+    assert_allclose(to_numpy(difference(g[2], g[3], g[4])), difference(x, hi, lo), rtol=0, atol=0)
+    out = cupy.empty((5, 7, 3000))
+    assert difference(g[2], g[3], g[4], out=out) is out
+    assert_allclose(to_numpy(out), (x - hi) - lo, rtol=0, atol=0)
+    assert_allclose(to_numpy(gram(g[0], g[1])), gram(a, b), rtol=1e-12)
+    a32 = g[0].astype(cupy.float32)
+    assert inner(a32, a32, 1).dtype == cupy.float32 and gram(a32, a32).dtype == cupy.float32
 
 
 @pytest.mark.gpu

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import Backend, NotPositiveDefiniteError
+from .._backend import Backend, NotPositiveDefiniteError, difference, gram, inner
 from .._execution import Workspace
 from ..expfam._gamma import Gamma
 
@@ -329,13 +329,10 @@ def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None, workspace: Workspa
     them reuse its arrays (valid until the next chunk's residuals).
     """
     XT = xp.ascontiguousarray(Xc.T)[None, :, :]
-    if workspace is None:
-        D = XT - centers[:, :, None]
-    else:
+    out = None
+    if workspace is not None:
         out = workspace.get(xp, "D", (centers.shape[0],) + XT.shape[1:], xp.result_type(XT, centers))
-        D = xp.subtract(XT, centers[:, :, None], out=out)
-    if lo is not None:
-        D -= lo[:, :, None]
+    D = difference(XT, centers[:, :, None], None if lo is None else lo[:, :, None], out=out)
     return Residuals(D, xp, workspace)
 
 
@@ -363,7 +360,7 @@ def shifted_rows(xp: Any, Xc: Any, hi: Any, lo: Any, extra: str | None, workspac
     if extra == "squares":
         xp.multiply(xs, xs, out=F[d + 1 : 2 * d + 1])
     elif extra == "sumsq":
-        F[d + 1] = xp.einsum("dn,dn->n", xs, xs)
+        F[d + 1] = inner(xs, xs, axis=0)
     return F
 
 
@@ -398,12 +395,12 @@ class _MatrixCovariance(Covariance):
         # "work": the whitened residuals, dead once reduced, share their array
         # with the weighted residuals of centered_moments.
         Y = self.whiten(xp, R.D, prec_chol, out=R.scratch("work"))
-        return xp.einsum("kdn,kdn->kn", Y, Y)
+        return inner(Y, Y, axis=1)
 
     def centered_moments(self, xp, R, resp):
         # Weighted residuals, the multiply running along n (contiguous).
         W = xp.multiply(R.D, resp[:, None, :], out=R.scratch("work"))
-        second = xp.matmul(W, xp.swapaxes(R.D, 1, 2))  # one batched GEMM, (K, d, n) @ (K, n, d)
+        second = gram(W, R.D)  # sum_n W_kn D_kn^T, (K, d, d)
         return W.sum(axis=2), self._in_shape(second)
 
     def cancellation(self, xp, prec_chol, offset):
@@ -519,12 +516,12 @@ class FullCovariance(_MatrixCovariance):
         buf = _scratch(xp, workspace, "expanded", (K * d * n,), F.dtype)
         if rest is None:
             Y = xp.matmul(lead, F, out=buf.reshape(K * d, n)).reshape(K, d, n)
-            return xp.einsum("kdn,kdn->kn", Y, Y)
+            return inner(Y, Y, axis=1)
         split = K * h * n
         YA = xp.matmul(lead, F[: h + 1], out=buf[:split].reshape(K * h, n)).reshape(K, h, n)
         YB = xp.matmul(rest, F, out=buf[split:].reshape(K * (d - h), n)).reshape(K, d - h, n)
-        out = xp.einsum("kdn,kdn->kn", YA, YA)
-        out += xp.einsum("kdn,kdn->kn", YB, YB)
+        out = inner(YA, YA, axis=1)
+        out += inner(YB, YB, axis=1)
         return out
 
     def expanded_moments(self, xp, F, resp, workspace=None):
@@ -610,7 +607,7 @@ class TiedCovariance(_MatrixCovariance):
         prec_chol_t, B = terms
         y = xp.matmul(prec_chol_t, F[1 : self.d + 1])  # P^T xs, (d, n)
         out = xp.matmul(B, F, out=_scratch(xp, workspace, "lr", (B.shape[0], F.shape[1]), F.dtype))
-        out += xp.einsum("dn,dn->n", y, y)[None, :]
+        out += inner(y, y, axis=0)[None, :]
         return out
 
     def expanded_moments(self, xp, F, resp, workspace=None):
