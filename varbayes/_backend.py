@@ -143,10 +143,12 @@ def to_numpy(a: Any) -> Any:
 # Dispatched on the array's type (NumPy or CuPy), so that the mixture's
 # per-chunk arithmetic, which takes a namespace ``xp``, reaches them too.
 # On the GPU, each one replaces several kernels (or a slow generic path) by
-# one; measured on an H200 at n = 10^6, d = K = 32, float32, per pass over X
-# (benchmarks/profile_gpu.py): CuPy's einsum for the squared norms 61 ms,
-# the fused reduction 4.4 ms; strided-batched GEMMs for the second moments
-# 41 ms, one GEMM per component 9.2 ms.
+# one.  Measured on an H200 (benchmarks/profile_gpu.py, 2026-12-04; n = 10^6,
+# d = K = 32, float32, one (K, d, n) piece): CuPy's einsum for the squared
+# norms 61 ms, a fused one-input sum of squares 4.4 ms; a strided-batched
+# GEMM for the second moments 41 ms, one GEMM per component 9.2 ms (pieces of
+# 131 072 rows: 41 and 12 ms per pass over X).  The kernels as written here
+# (two-input reduction, fused difference) have not yet run on a GPU.
 
 _CUPY_KERNELS: dict = {}
 
@@ -157,7 +159,7 @@ def _cupy_kernel(name: str) -> Any:
         import cupy
 
         if name == "inner":
-            kernel = cupy.ReductionKernel("T a, T b", "T z", "a * b", "a + b", "z = a", "0", "varbayes_inner")
+            kernel = cupy.ReductionKernel("T u, T v", "T z", "u * v", "a + b", "z = a", "0", "varbayes_inner")
         else:  # "difference"
             kernel = cupy.ElementwiseKernel("T x, T hi, T lo", "T z", "z = (x - hi) - lo", "varbayes_difference")
         _CUPY_KERNELS[name] = kernel
@@ -171,6 +173,9 @@ def inner(a: Any, b: Any, axis: int) -> Any:
     the arrays' dtype.
     """
     if is_gpu_array(a):
+        if a.dtype != b.dtype:  # the kernel takes one type
+            dtype = _import_cupy().result_type(a, b)
+            a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
         return _cupy_kernel("inner")(a, b, axis=axis)
     letters = "abcdefgh"[: a.ndim]
     return np.einsum(f"{letters},{letters}->{letters.replace(letters[axis], '')}", a, b)

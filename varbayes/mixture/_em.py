@@ -110,7 +110,7 @@ class GaussianMixture(BaseMixture):
         namespace and on its device; see the GPU page).
     chunk_size : int, default=None
         Rows per chunk of the passes over X; by default chosen from a working
-        memory budget (about 2 MiB on CPU, 256 MiB on GPU), so the extra memory
+        memory budget (about 2 MiB on CPU, 1 GiB on GPU), so the extra memory
         of the EM iterations does not grow with n_samples, and a fit on an
         ``np.memmap`` never loads X whole.  The initialisation may: 'kmeans'
         and 'k-means++' run scikit-learn's, which copy X (about twice the
