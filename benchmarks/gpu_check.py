@@ -4,6 +4,7 @@ Run on a machine with an NVIDIA GPU, CuPy and PyTorch (CUDA)::
 
     python benchmarks/gpu_check.py                       # ~5 minutes on an H200 machine
     python benchmarks/gpu_check.py --skip-tests --out gpu_check.md
+    python benchmarks/gpu_check.py --profile --out gpu_check.md   # also where the E-step's time goes
 
 1. ``pytest -m gpu``: every GPU test (CPU and GPU fits from the same start,
    the errors, Dask arrays of CuPy blocks, CUDA tensors under dispatch).
@@ -166,6 +167,9 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=10, help="the longer GPU fit's iterations (the shorter: 2)")
     parser.add_argument("--cpu-iters", type=int, default=1, help="iterations scikit-learn's CPU fit times")
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the tests, run benchmarks/profile_gpu.py (about a minute) and keep its "
+                             "report beside --out (or print it)")
     parser.add_argument("--out", default=None, help="also write the table to this file")
     args = parser.parse_args()
 
@@ -178,6 +182,17 @@ def main() -> int:
                                capture_output=True, text=True)
         last = (tests.stdout.strip().splitlines() or ["no output"])[-1]
         head.append(f"GPU tests: {last} (pytest -m gpu, exit {tests.returncode})")
+    if gpu and args.profile:
+        profile = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "profile_gpu.py"),
+                                  "--n", str(args.n), "--d", str(args.d), "--k", str(args.k)],
+                                 capture_output=True, text=True)
+        report_text = profile.stdout + (profile.stderr[-2000:] if profile.returncode else "")
+        if args.out:
+            with open(os.path.splitext(args.out)[0] + "_profile.txt", "w") as f:
+                f.write(report_text)
+        else:
+            print(report_text)
+        head.append(f"E-step profile: benchmarks/profile_gpu.py, exit {profile.returncode}")
     if gpu:
         import cupy
 
