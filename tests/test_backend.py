@@ -172,12 +172,15 @@ def test_gpu_fused_passes_match_cpu():
     lo = 1e-9 * rng.normal(size=(5, 7, 1))
     g = [cupy.asarray(v) for v in (a, b, x, hi, lo)]
     for axis in range(3):
-        assert_allclose(to_numpy(inner(g[0], g[1], axis)), inner(a, b, axis), rtol=1e-12)
+        assert_allclose(to_numpy(inner(g[0], g[1], axis)), inner(a, b, axis), rtol=1e-11)  # other summation order
     assert_allclose(to_numpy(difference(g[2], g[3], g[4])), difference(x, hi, lo), rtol=0, atol=0)
     out = cupy.empty((5, 7, 3000))
     assert difference(g[2], g[3], g[4], out=out) is out
     assert_allclose(to_numpy(out), (x - hi) - lo, rtol=0, atol=0)
-    assert_allclose(to_numpy(gram(g[0], g[1])), gram(a, b), rtol=1e-12)
+    mixed = difference(g[2].astype(cupy.float32), g[3], g[4])  # promoted, as NumPy does
+    assert mixed.dtype == difference(x.astype(np.float32), hi, lo).dtype
+    assert_allclose(to_numpy(mixed), difference(x.astype(np.float32), hi, lo), rtol=0, atol=0)
+    assert_allclose(to_numpy(gram(g[0], g[1])), gram(a, b), rtol=1e-11)
     a32 = g[0].astype(cupy.float32)
     assert inner(a32, a32, 1).dtype == cupy.float32 and gram(a32, a32).dtype == cupy.float32
 

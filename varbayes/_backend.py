@@ -188,7 +188,10 @@ def difference(x: Any, hi: Any, lo: Any, out: Any = None) -> Any:
     (``mixture._covariance.split_centers``).
     """
     if is_gpu_array(x) and lo is not None:
-        return _cupy_kernel("difference")(x, hi, lo, out) if out is not None else _cupy_kernel("difference")(x, hi, lo)
+        cupy = _import_cupy()
+        dtype = cupy.result_type(x, hi, lo) if out is None else out.dtype
+        x, hi, lo = (v.astype(dtype, copy=False) for v in (x, hi, lo))  # the kernel takes one type, as NumPy promotes
+        return _cupy_kernel("difference")(x, hi, lo) if out is None else _cupy_kernel("difference")(x, hi, lo, out)
     xp = np if not is_gpu_array(x) else _import_cupy()
     out = xp.subtract(x, hi, out=out)
     if lo is not None:

@@ -547,11 +547,12 @@ def normalize_log_rho(be: Backend, log_rho: Any) -> tuple[Any, Any, Any]:
     log_rho -= amax[None, :]
     resp = xp.exp(log_rho)
     total = resp.sum(axis=0)
-    weighted = inner(resp, log_rho, axis=0)
-    if not be.all_on_host(xp.isfinite(weighted)):
-        # r log r -> 0 as r -> 0: where e = 0 (a component of weight 0 has
-        # s = -inf), s is taken as 0.  Always on the GPU, where reading the
-        # test would synchronise the device once per chunk.
+    # r log r -> 0 as r -> 0: where e = 0 (a component of weight 0 has
+    # s = -inf), s is taken as 0.  The CPU masks only when a sum is not
+    # finite; the GPU always masks, since reading that test would synchronise
+    # the device once per chunk.
+    weighted = inner(resp, log_rho, axis=0) if be.name == "cpu" else None
+    if weighted is None or not be.all_on_host(xp.isfinite(weighted)):
         weighted = inner(resp, xp.where(resp > 0, log_rho, 0), axis=0)
     inv = 1.0 / total
     resp *= inv[None, :]
