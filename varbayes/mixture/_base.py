@@ -267,7 +267,9 @@ class _OneHotRows:
     """
 
     def __init__(self, be: Backend, indices: Any, K: int) -> None:
-        self.be, self.indices, self.K = be, np.asarray(indices), K
+        # A copy: RandomState.choice returns a view of its permutation of all
+        # n rows, which would stay alive (n integers) for the whole fit.
+        self.be, self.indices, self.K = be, np.array(indices), K
 
     def __call__(self, Xc: Any, rows: slice) -> Any:
         be, indices = self.be, self.indices
