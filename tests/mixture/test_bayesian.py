@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as ss
 from scipy.integrate import cumulative_trapezoid
+from scipy.special import gammaln
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -55,50 +56,59 @@ def test_converged_weights_and_means_agree_with_sklearn(prior):
 # ------------------------------------------------------------ the bound by Monte Carlo
 def _log_joint_globals_mc(est, X, resp, rng, n_draws):
     """Monte Carlo of E_q[log p(X, Z, pi, mu, Lambda) - log q(pi, mu, Lambda)] - E_q[log q(Z)],
-    with the expectation over Z taken exactly and over the globals by sampling q with scipy."""
+    with the expectation over Z taken exactly and over the globals by sampling q
+    with scipy: one value per draw, all draws at once."""
     n, d = X.shape
     K = est.n_components
     ct = est.covariance_type
     nu, beta, m = np.broadcast_to(est.degrees_of_freedom_, (K,)), est.mean_precision_, est.means_
     W_inv = est.covariances_ * (est.degrees_of_freedom_ if ct == "tied" else _per_k(nu, est.covariances_))
-    a0, b0, m0, nu0, W0_inv = (
-        est.weight_concentration_prior_,
+    b0, m0, nu0, W0_inv = (
         est.mean_precision_prior_,
         est.mean_prior_,
         est.degrees_of_freedom_prior_,
         est.covariance_prior_,
     )
     entropy = -np.sum(resp * np.log(np.clip(resp, 1e-300, None)))
-    total = np.empty(n_draws)
-    for s in range(n_draws):
-        lp = 0.0  # log p(globals) - log q(globals)
-        if est.weight_concentration_prior_type == "dirichlet_distribution":
-            alpha = est.weight_concentration_
-            pi = rng.dirichlet(alpha)
-            lp += ss.dirichlet.logpdf(pi, np.full(K, a0)) - ss.dirichlet.logpdf(pi, alpha)
-        else:
-            a, b = est.weight_concentration_
-            v = rng.beta(a, b)
-            lp += np.sum(ss.beta.logpdf(v, 1.0, a0) - ss.beta.logpdf(v, a, b))
-            pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
-        precisions = _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng)
-        lp += precisions["log_prior_minus_q"]
-        loglik = np.empty((n, K))
-        for k in range(K):
-            Lam = precisions["Lambda"][k]
-            mu = _normal_draw(rng, m[k], beta[k] * Lam)
-            lp += _normal_logpdf(mu, m0, b0 * Lam)[0]
-            lp -= _normal_logpdf(mu, m[k], beta[k] * Lam)[0]
-            loglik[:, k] = np.log(pi[k]) + _normal_logpdf(X, mu, Lam)
-        total[s] = np.sum(resp * loglik) + lp + entropy
-    return total / n
+    pi, lp = _draw_weights(est, rng, n_draws)  # lp: log p(globals) - log q(globals), per draw
+    precisions = _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng, n_draws)
+    lp = lp + precisions["log_prior_minus_q"]
+    loglik = np.empty((n_draws, n, K))
+    for k in range(K):
+        Lam = precisions["Lambda"][:, k]
+        mu = _normal_draw(rng, m[k], beta[k] * Lam)
+        lp += _normal_logpdf(mu[:, None], np.broadcast_to(m0, mu.shape), b0 * Lam)[:, 0]
+        lp -= _normal_logpdf(mu[:, None], np.broadcast_to(m[k], mu.shape), beta[k] * Lam)[:, 0]
+        loglik[:, :, k] = np.log(pi[:, k])[:, None] + _normal_logpdf(X, mu, Lam)
+    return (np.einsum("nk,snk->s", resp, loglik) + lp + entropy) / n
+
+
+def _draw_weights(est, rng, size):
+    """``size`` draws of pi from q (K columns) and log p(pi) - log q(pi) (or of the
+    stick fractions v under the Dirichlet process), from their formulas."""
+    a0 = est.weight_concentration_prior_
+    if est.weight_concentration_prior_type == "dirichlet_distribution":
+        alpha = np.asarray(est.weight_concentration_)
+        pi = rng.dirichlet(alpha, size=size)
+        return pi, _log_dirichlet(pi, np.full(alpha.size, a0)) - _log_dirichlet(pi, alpha)
+    a, b = est.weight_concentration_
+    v = rng.beta(a, b, size=(size, len(a)))
+    lp = np.sum(ss.beta.logpdf(v, 1.0, a0) - ss.beta.logpdf(v, a, b), axis=1)
+    return v * np.concatenate([np.ones((size, 1)), np.cumprod(1 - v, axis=1)[:, :-1]], axis=1), lp
+
+
+def _log_dirichlet(pi, alpha):
+    """log Dir(pi | alpha) for each row of pi."""
+    return gammaln(alpha.sum()) - gammaln(alpha).sum() + np.log(pi) @ (alpha - 1)
 
 
 def _normal_logpdf(x, mean, precision):
-    """log N(x | mean, precision^{-1}) at the rows of x, from its formula."""
-    r = np.atleast_2d(x) - mean
+    """log N(x | mean_s, precision_s^{-1}) from its formula, for draws s: x (n, d)
+    or (S, n, d), mean (S, d), precision (S, d, d); returns (S, n)."""
+    r = x - mean[:, None, :]
     logdet = np.linalg.slogdet(precision)[1]
-    return 0.5 * logdet - 0.5 * r.shape[1] * np.log(2 * np.pi) - 0.5 * np.einsum("ni,ij,nj->n", r, precision, r)
+    quad = np.einsum("sni,sij,snj->sn", r, precision, r)
+    return 0.5 * logdet[:, None] - 0.5 * r.shape[-1] * np.log(2 * np.pi) - 0.5 * quad
 
 
 def _normal_pdf(x, mean, precision):
@@ -106,41 +116,46 @@ def _normal_pdf(x, mean, precision):
 
 
 def _normal_draw(rng, mean, precision):
-    """One draw of N(mean, precision^{-1}): mean + L^{-T} z with precision = L L^T
-    (rng.multivariate_normal's SVD and checks cost more than the rest of these loops)."""
-    return mean + np.linalg.solve(np.linalg.cholesky(precision).T, rng.standard_normal(len(mean)))
+    """One draw of N(mean, precision_s^{-1}) per precision (S, d, d): mean + L^{-T} z
+    with precision = L L^T."""
+    S, d = precision.shape[0], precision.shape[-1]
+    L = np.linalg.cholesky(precision)
+    z = rng.standard_normal((S, d, 1))
+    return mean + np.linalg.solve(np.swapaxes(L, 1, 2), z)[:, :, 0]
 
 
 def _per_k(nu, cov):
     return nu.reshape((-1,) + (1,) * (cov.ndim - 1))
 
 
-def _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng, log_density=True):
-    """Draw each component's precision from q and return log p - log q, with scipy.stats.
-
-    (The distributions' methods, not frozen distributions: scipy formats a
-    docstring for each frozen multivariate one, which cost more than the
-    arithmetic in these loops.)"""
+def _draw_precisions(ct, nu, W_inv, nu0, W0_inv, d, K, rng, size, log_density=True):
+    """``size`` draws of each component's precision from q, with scipy.stats:
+    Lambda (size, K, d, d) and log p - log q (size,)."""
+    lp = np.zeros(size)
     if ct in ("full", "tied"):
         blocks = [W_inv] if ct == "tied" else list(W_inv)
         dofs = [nu[0]] if ct == "tied" else list(nu)
-        mats, lp = [], 0.0
+        mats = []
         for Winv, df in zip(blocks, dofs):
             scale = np.linalg.inv(Winv)
-            L = ss.wishart.rvs(df=df, scale=scale, random_state=rng).reshape(d, d)
+            L = ss.wishart.rvs(df=df, scale=scale, size=size, random_state=rng).reshape(size, d, d)
             if log_density:
-                lp += ss.wishart.logpdf(L, df=nu0, scale=np.linalg.inv(W0_inv)) - ss.wishart.logpdf(L, df=df, scale=scale)
+                Lt = np.moveaxis(L, 0, -1)  # scipy takes the draws along the last axis
+                lp += ss.wishart.logpdf(Lt, df=nu0, scale=np.linalg.inv(W0_inv)) - ss.wishart.logpdf(Lt, df=df, scale=scale)
             mats.append(L)
-        return {"Lambda": mats * K if ct == "tied" else mats, "log_prior_minus_q": lp}
+        return {"Lambda": np.stack(mats * K if ct == "tied" else mats, axis=1), "log_prior_minus_q": lp}
     if ct == "diag":
         shape, rate = nu[:, None] / 2 * np.ones(d), W_inv / 2
         shape0, rate0 = nu0 / 2, W0_inv / 2
     else:  # one precision per component, shared by the d dimensions
         shape, rate = d * nu / 2, d * W_inv / 2
         shape0, rate0 = d * nu0 / 2, d * W0_inv / 2
-    lam = rng.gamma(shape, 1.0 / rate)
-    lp = 0.0 if not log_density else np.sum(ss.gamma.logpdf(lam, shape0, scale=1 / rate0) - ss.gamma.logpdf(lam, shape, scale=1 / rate))
-    mats = [np.diag(lam[k]) if ct == "diag" else lam[k] * np.eye(d) for k in range(K)]
+    lam = rng.gamma(shape, 1.0 / rate, size=(size,) + np.shape(shape))
+    if log_density:
+        diff = ss.gamma.logpdf(lam, shape0, scale=1 / rate0) - ss.gamma.logpdf(lam, shape, scale=1 / rate)
+        lp += diff.reshape(size, -1).sum(axis=1)
+    eye = np.eye(d)
+    mats = lam[..., :, None] * eye if ct == "diag" else lam[..., None, None] * eye
     return {"Lambda": mats, "log_prior_minus_q": lp}
 
 
@@ -153,7 +168,7 @@ def test_complete_elbo_equals_monte_carlo_estimate(cov_type, prior):
         n_components=3, covariance_type=cov_type, weight_concentration_prior_type=prior, random_state=0, max_iter=5
     ).fit(X)
     resp = est.predict_proba(X)
-    mc = _log_joint_globals_mc(est, X, resp, np.random.default_rng(0), n_draws=600)
+    mc = _log_joint_globals_mc(est, X, resp, np.random.default_rng(0), n_draws=1500)
     stderr = mc.std() / np.sqrt(mc.size)
     assert abs(mc.mean() - est.lower_bound_) < 4 * stderr + 1e-3, (mc.mean(), est.lower_bound_, stderr)
     # The terms add up to the bound.
@@ -277,34 +292,27 @@ def test_predictive_density_equals_monte_carlo_over_q(cov_type, prior):
     ).fit(X)
     points = np.array([[0.0, 0.0], [1.0, -2.0], X[0]])
     rng = np.random.default_rng(1)
-    K, d = 2, 2
+    K, d, S = 2, 2, 20_000
     nu = np.broadcast_to(est.degrees_of_freedom_, (K,))
     W_inv = est.covariances_ * (est.degrees_of_freedom_ if cov_type == "tied" else _per_k(nu, est.covariances_))
-    draws = []
-    for _ in range(2000):
-        if prior == "dirichlet_distribution":
-            pi = rng.dirichlet(est.weight_concentration_)
-            extra = 0.0
-        else:
-            v = rng.beta(*est.weight_concentration_)
-            pi = v * np.concatenate([[1.0], np.cumprod(1 - v)[:-1]])
-            extra = np.prod(1 - v)  # mass beyond K: a new component
-        prec = _draw_precisions(cov_type, nu, W_inv, est.degrees_of_freedom_prior_, est.covariance_prior_, d, K, rng,
-                                log_density=False)
-        dens = np.zeros(len(points))
-        for k in range(K):
-            mu = _normal_draw(rng, est.means_[k], est.mean_precision_[k] * prec["Lambda"][k])
-            dens += pi[k] * _normal_pdf(points, mu, prec["Lambda"][k])
-        if extra:
-            if cov_type == "tied":  # its precision is the shared Lambda, drawn from q
-                p0 = prec["Lambda"][0]
-            else:  # its precision is drawn from the prior
-                nu0, W0_inv = est.degrees_of_freedom_prior_, np.asarray(est.covariance_prior_)
-                p0 = _draw_precisions(cov_type, np.full(1, nu0), W0_inv[None], nu0, W0_inv, d, 1, rng,
-                                      log_density=False)["Lambda"][0]
-            mu0 = _normal_draw(rng, est.mean_prior_, est.mean_precision_prior_ * p0)
-            dens += extra * _normal_pdf(points, mu0, p0)
-        draws.append(dens)
+    pi, _ = _draw_weights(est, rng, S)
+    # Under the Dirichlet process, the mass beyond K goes to a new component.
+    extra = 1.0 - pi.sum(axis=1) if prior == "dirichlet_process" else np.zeros(S)
+    prec = _draw_precisions(cov_type, nu, W_inv, est.degrees_of_freedom_prior_, est.covariance_prior_, d, K, rng, S,
+                            log_density=False)["Lambda"]
+    draws = np.zeros((S, len(points)))
+    for k in range(K):
+        mu = _normal_draw(rng, est.means_[k], est.mean_precision_[k] * prec[:, k])
+        draws += pi[:, k, None] * _normal_pdf(points, mu, prec[:, k])
+    if prior == "dirichlet_process":
+        if cov_type == "tied":  # its precision is the shared Lambda, drawn from q
+            p0 = prec[:, 0]
+        else:  # its precision is drawn from the prior
+            nu0, W0_inv = est.degrees_of_freedom_prior_, np.asarray(est.covariance_prior_)
+            p0 = _draw_precisions(cov_type, np.full(1, nu0), W0_inv[None], nu0, W0_inv, d, 1, rng, S,
+                                  log_density=False)["Lambda"][:, 0]
+        mu0 = _normal_draw(rng, est.mean_prior_, est.mean_precision_prior_ * p0)
+        draws += extra[:, None] * _normal_pdf(points, mu0, p0)
     draws = np.asarray(draws)
     mc = draws.mean(0)
     stderr = draws.std(0) / np.sqrt(len(draws))
