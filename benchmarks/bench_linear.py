@@ -127,7 +127,7 @@ def classification_rows(name, X, y):
 
 def sparse_seeds(n_seeds: int, n: int) -> None:
     """Paired held-out log predictive density, ours (ARD) minus ARDRegression's, over draws."""
-    print("| draw | ours - ARDRegression, default tol | converged (tol=1e-8) | paired SE over test rows |")
+    print("| draw | ours - ARDRegression, default tol | converged (tol=1e-8) | paired SE over test rows (converged) |")
     print("|---:|---:|---:|---:|")
     diffs = []
     for seed in range(n_seeds):

@@ -193,6 +193,8 @@ def main() -> int:
         else:
             print(report_text)
         head.append(f"E-step profile: benchmarks/profile_gpu.py, exit {profile.returncode}")
+    if args.profile and not gpu:
+        head.append("E-step profile: skipped (no CUDA device)")
     if gpu:
         import cupy
 

@@ -10,7 +10,11 @@ squared norms and second moments took before the backend's fused passes
 (CuPy's einsum; one strided-batched GEMM), a whole E-step pass over X at several
 working-memory budgets, seconds per iteration of the fit itself, and a
 cProfile of one fit (where the interpreter's time goes).  Every time is the
-mean of ``--repeats`` calls between device synchronisations.
+mean of ``--repeats`` calls between device synchronisations.  The pieces
+include one of all n rows: at the defaults, a few (K, d, n) float32 arrays
+of 4 GiB each (about 20 GB of device memory); ``--rows`` chooses others.
+"e_step" is the whole local step on a piece of that many rows, which itself
+splits rows beyond the chunk budget.
 """
 
 from __future__ import annotations

@@ -157,6 +157,10 @@ def test_fused_passes_match_their_definitions():
     assert_allclose(difference(x, hi, None), x - hi, rtol=0, atol=0)
     out = np.empty((3, 4, 50))
     assert difference(x, hi, lo, out=out) is out
+    mixed = difference(x.astype(np.float32), hi.astype(np.float32), lo)  # promoted over all three
+    assert mixed.dtype == np.float64
+    want = (x.astype(np.float32).astype(np.float64) - hi.astype(np.float32).astype(np.float64)) - lo
+    assert_allclose(mixed, want, rtol=0, atol=0)  # the difference taken in float64 too
     c = rng.normal(size=(3, 2, 50))
     assert_allclose(gram(a, c), np.stack([a[k] @ c[k].T for k in range(3)]), rtol=1e-13)
     assert inner(a.astype(np.float32), b.astype(np.float32), 1).dtype == np.float32
@@ -177,9 +181,10 @@ def test_gpu_fused_passes_match_cpu():
     out = cupy.empty((5, 7, 3000))
     assert difference(g[2], g[3], g[4], out=out) is out
     assert_allclose(to_numpy(out), (x - hi) - lo, rtol=0, atol=0)
-    mixed = difference(g[2].astype(cupy.float32), g[3], g[4])  # promoted, as NumPy does
-    assert mixed.dtype == difference(x.astype(np.float32), hi, lo).dtype
-    assert_allclose(to_numpy(mixed), difference(x.astype(np.float32), hi, lo), rtol=0, atol=0)
+    mixed = difference(g[2].astype(cupy.float32), g[3].astype(cupy.float32), g[4])  # promoted over all three
+    want = difference(x.astype(np.float32), hi.astype(np.float32), lo)
+    assert mixed.dtype == want.dtype == np.float64
+    assert_allclose(to_numpy(mixed), want, rtol=0, atol=0)
     assert_allclose(to_numpy(gram(g[0], g[1])), gram(a, b), rtol=1e-11)
     a32 = g[0].astype(cupy.float32)
     assert inner(a32, a32, 1).dtype == cupy.float32 and gram(a32, a32).dtype == cupy.float32

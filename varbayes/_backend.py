@@ -193,9 +193,13 @@ def difference(x: Any, hi: Any, lo: Any, out: Any = None) -> Any:
         x, hi, lo = (v.astype(dtype, copy=False) for v in (x, hi, lo))  # the kernel takes one type, as NumPy promotes
         return _cupy_kernel("difference")(x, hi, lo) if out is None else _cupy_kernel("difference")(x, hi, lo, out)
     xp = np if not is_gpu_array(x) else _import_cupy()
-    out = xp.subtract(x, hi, out=out)
-    if lo is not None:
-        out -= lo
+    if lo is None:
+        return xp.subtract(x, hi, out=out)
+    if out is None:  # in the dtype of all three, as the GPU kernel
+        out = xp.subtract(x, hi, dtype=xp.result_type(x, hi, lo))
+    else:
+        xp.subtract(x, hi, out=out)
+    out -= lo
     return out
 
 

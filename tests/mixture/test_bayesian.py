@@ -313,7 +313,6 @@ def test_predictive_density_equals_monte_carlo_over_q(cov_type, prior):
                                   log_density=False)["Lambda"][:, 0]
         mu0 = _normal_draw(rng, est.mean_prior_, est.mean_precision_prior_ * p0)
         draws += extra[:, None] * _normal_pdf(points, mu0, p0)
-    draws = np.asarray(draws)
     mc = draws.mean(0)
     stderr = draws.std(0) / np.sqrt(len(draws))
     ours = np.exp(est.score_samples(points))
