@@ -20,6 +20,7 @@ namespace and device that an estimator's attributes and outputs go back to.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -148,20 +149,23 @@ def to_numpy(a: Any) -> Any:
 # CuPy's einsum for the squared norms 62 ms, `inner` 4.6 ms; a
 # strided-batched GEMM for the second moments 44 ms, `gram` 16 ms.
 
-_CUPY_KERNELS: dict = {}
+@functools.cache
+def _cupy_inner() -> Any:
+    """sum(u * v) along an axis, one CuPy reduction (compiled per dtype on first use)."""
+    return _import_cupy().ReductionKernel("T u, T v", "T z", "u * v", "a + b", "z = a", "0", "varbayes_inner")
 
 
-def _cupy_kernel(name: str) -> Any:
-    """CuPy's fused kernels, built on first use (CuPy compiles and caches them per dtype)."""
-    if name not in _CUPY_KERNELS:
-        import cupy
+@functools.cache
+def _cupy_difference() -> Any:
+    """(x - hi) - lo, one CuPy elementwise kernel."""
+    return _import_cupy().ElementwiseKernel("T x, T hi, T lo", "T z", "z = (x - hi) - lo", "varbayes_difference")
 
-        if name == "inner":
-            kernel = cupy.ReductionKernel("T u, T v", "T z", "u * v", "a + b", "z = a", "0", "varbayes_inner")
-        else:  # "difference"
-            kernel = cupy.ElementwiseKernel("T x, T hi, T lo", "T z", "z = (x - hi) - lo", "varbayes_difference")
-        _CUPY_KERNELS[name] = kernel
-    return _CUPY_KERNELS[name]
+
+def _one_dtype(arrays: tuple, dtype: Any = None) -> tuple:
+    """CuPy arrays cast to ``dtype`` (default: their common type), as NumPy
+    promotes: a CuPy kernel's ``T`` takes one type."""
+    dtype = _import_cupy().result_type(*arrays) if dtype is None else dtype
+    return tuple(a.astype(dtype, copy=False) for a in arrays)
 
 
 def inner(a: Any, b: Any, axis: int) -> Any:
@@ -171,10 +175,7 @@ def inner(a: Any, b: Any, axis: int) -> Any:
     the arrays' dtype.
     """
     if is_gpu_array(a):
-        if a.dtype != b.dtype:  # the kernel takes one type
-            dtype = _import_cupy().result_type(a, b)
-            a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
-        return _cupy_kernel("inner")(a, b, axis=axis)
+        return _cupy_inner()(*_one_dtype((a, b)), axis=axis)
     letters = "abcdefgh"[: a.ndim]
     return np.einsum(f"{letters},{letters}->{letters.replace(letters[axis], '')}", a, b)
 
@@ -183,25 +184,24 @@ def difference(x: Any, hi: Any, lo: Any, out: Any = None) -> Any:
     """(x - hi) - lo, broadcast, in one pass (into ``out`` if given); ``lo`` may be None.
 
     The residuals of float32 data about a float64 centre split as hi + lo
-    (``mixture._covariance.split_centers``).
+    (``mixture._covariance.split_centers``).  Computed in the dtype of all
+    three (or of ``out``) on both devices.
     """
-    if is_gpu_array(x) and lo is not None:
-        cupy = _import_cupy()
-        dtype = cupy.result_type(x, hi, lo) if out is None else out.dtype
-        x, hi, lo = (v.astype(dtype, copy=False) for v in (x, hi, lo))  # the kernel takes one type, as NumPy promotes
-        return _cupy_kernel("difference")(x, hi, lo) if out is None else _cupy_kernel("difference")(x, hi, lo, out)
-    xp = np if not is_gpu_array(x) else _import_cupy()
+    xp = _import_cupy() if is_gpu_array(x) else np
     if lo is None:
         return xp.subtract(x, hi, out=out)
-    if out is None:  # in the dtype of all three, as the GPU kernel
-        out = xp.subtract(x, hi, dtype=xp.result_type(x, hi, lo))
+    if xp is not np:
+        args = _one_dtype((x, hi, lo), None if out is None else out.dtype)
+        return _cupy_difference()(*args) if out is None else _cupy_difference()(*args, out)
+    if out is None:
+        out = np.subtract(x, hi, dtype=np.result_type(x, hi, lo))
     else:
-        xp.subtract(x, hi, out=out)
+        np.subtract(x, hi, out=out)
     out -= lo
     return out
 
 
-def gram(a: Any, b: Any, out: Any = None) -> Any:
+def gram(a: Any, b: Any) -> Any:
     """a_k b_k^T for each k: (K, d, n), (K, e, n) -> (K, d, e), with n long.
 
     One strided-batched GEMM on the CPU; on the GPU one GEMM per k, for
@@ -209,10 +209,9 @@ def gram(a: Any, b: Any, out: Any = None) -> Any:
     batched kernels do not, and leave it mostly idle for small d and K).
     """
     if not is_gpu_array(a):
-        return np.matmul(a, np.swapaxes(b, 1, 2), out=out)
+        return np.matmul(a, np.swapaxes(b, 1, 2))
     cupy = _import_cupy()
-    if out is None:
-        out = cupy.empty((a.shape[0], a.shape[1], b.shape[1]), dtype=cupy.result_type(a, b))
+    out = cupy.empty((a.shape[0], a.shape[1], b.shape[1]), dtype=cupy.result_type(a, b))
     for k in range(a.shape[0]):
         cupy.matmul(a[k], b[k].T, out=out[k])
     return out
