@@ -34,10 +34,15 @@ def impute_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, t
     """The rows with each missing entry at E[w~_j^T z~_n] (shifted back by c), shape (n, d),
     followed with ``with_std`` by the posterior predictive standard deviations, shape (n, 2d)."""
     posterior = z_posterior(Xc, center, tau, mean, cov_w)
-    expected, variance = predictive(posterior, center, tau, mean, cov_w, with_std)
-    observed = posterior[0]
+    return _filled(Xc, posterior[0], *predictive(posterior, center, tau, mean, cov_w, with_std))
+
+
+def _filled(Xc: np.ndarray, observed: np.ndarray, expected: np.ndarray, variance: np.ndarray | None) -> np.ndarray:
+    """The rows with each missing entry at ``expected``, (n, d), followed (when
+    ``variance`` is given) by the missing entries' standard deviations (0 where
+    observed), (n, 2d)."""
     filled = np.where(observed, Xc, expected)
-    if not with_std:
+    if variance is None:
         return filled
     return np.concatenate([filled, np.where(observed, 0.0, np.sqrt(np.maximum(variance, 0.0)))], axis=1)
 
@@ -95,12 +100,7 @@ def mixture_impute_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.nd
         expected = expected + r * e
         if with_std:
             second = second + r * (v + e * e)
-    observed = posteriors[0][0]
-    filled = np.where(observed, Xc, expected)
-    if not with_std:
-        return filled
-    std = np.sqrt(np.maximum(second - expected * expected, 0.0))
-    return np.concatenate([filled, np.where(observed, 0.0, std)], axis=1)
+    return _filled(Xc, posteriors[0][0], expected, second - expected * expected if with_std else None)
 
 
 def mixture_score_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, log_pi: np.ndarray,
