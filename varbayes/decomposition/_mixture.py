@@ -36,7 +36,7 @@ from .._backend import get_backend
 from .._execution import ChunkExecutor
 from ..expfam import Gamma
 from ..vi import Bound, ConjugateModel
-from ._model import INIT_SAMPLE_ROWS, VBPCAModel
+from ._model import INIT_SAMPLE_ROWS, VBPCAModel, component_bound, sample_rows
 from ._stats import row_bounds, weighted_stats
 
 __all__ = ["MixtureStats", "MixturePCAModel", "cluster_moments", "mixture_posteriors", "mixture_step"]
@@ -149,8 +149,8 @@ class MixturePCAModel(ConjugateModel):
         initialisation from its cluster's rows (its mean at the cluster's
         mean of the observed entries), the weights from the clusters' sizes."""
         n, K, c = X.shape[0], self.n_clusters, self.component.center
-        take = min(n, max(INIT_SAMPLE_ROWS, K))  # (k-means needs a row per cluster)
-        rows = np.arange(n) if take == n else np.sort(random_state.choice(n, take, replace=False))
+        rows = sample_rows(n, max(INIT_SAMPLE_ROWS, K), random_state)  # (k-means needs a row per cluster)
+        take = rows.size
         sample = np.asarray(executor.take(X, rows), dtype=np.float64)
         s = np.ones(take) if sample_weight is None else np.asarray(executor.take(sample_weight, rows), dtype=np.float64)
         observed = ~np.isnan(sample)
@@ -182,7 +182,6 @@ class MixturePCAModel(ConjugateModel):
         totals["entropy_c"] = st.entropy
         totals["kl_weights"] = float(self.weights.kl(self.be, params["weights"]))
         n = st.n_samples
-        value = (totals["expected_loglik"] - totals["kl_z"] - totals["kl_loadings"] - totals["kl_lambda"]
-                 - totals["kl_tau"] + totals["expected_log_weights"] + totals["entropy_c"] - totals["kl_weights"])
+        value = component_bound(totals) + totals["expected_log_weights"] + totals["entropy_c"] - totals["kl_weights"]
         return Bound(value / n, {name: v / n for name, v in totals.items()})
 

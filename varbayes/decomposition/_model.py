@@ -45,11 +45,22 @@ from ..expfam import Gamma
 from ..linear_model._stats import _sums_step
 from ..vi import Bound, ConjugateModel
 from ._moments import moment_diagonals, moment_traces
-from ._stats import PCAStats, _posteriors, row_step, summary_stats
+from ._stats import LOG_2PI, PCAStats, _posteriors, row_step, summary_stats
 
-__all__ = ["INIT_SAMPLE_ROWS", "VBPCAModel"]
+__all__ = ["INIT_SAMPLE_ROWS", "VBPCAModel", "component_bound", "sample_rows"]
 
-LOG_2PI = math.log(2.0 * math.pi)
+
+def sample_rows(n: int, size: int, random_state: np.random.RandomState) -> np.ndarray:
+    """Sorted positions of at most ``size`` of n rows, drawn without
+    replacement (all of them, without a draw, when n <= size)."""
+    return np.arange(n) if n <= size else np.sort(random_state.choice(n, size, replace=False))
+
+
+def component_bound(terms: dict) -> float:
+    """E[log p(X_O | Z, W, mu, tau)] - KL(q(Z)) - KL(q(W, mu)) - KL(q(lambda)) - KL(q(tau))
+    from the terms of :meth:`VBPCAModel.bound_terms` (totals or per unit of weight)."""
+    return terms["expected_loglik"] - terms["kl_z"] - terms["kl_loadings"] - terms["kl_lambda"] - terms["kl_tau"]
+
 
 #: Rows of the sample whose SVD starts the loadings (init_params='pca').
 INIT_SAMPLE_ROWS = 10_000
@@ -127,8 +138,8 @@ class VBPCAModel(ConjugateModel):
         n, d, q = X.shape[0], self.d, self.q
         offset = np.zeros(d) if offset is None else offset
         if self.init_params == "pca":
-            take = n if n <= INIT_SAMPLE_ROWS else INIT_SAMPLE_ROWS
-            rows = np.arange(n) if take == n else np.sort(random_state.choice(n, take, replace=False))
+            rows = sample_rows(n, INIT_SAMPLE_ROWS, random_state)
+            take = rows.size
             sample = np.asarray(executor.take(X, rows), dtype=np.float64) - self.center - offset
             sample[np.isnan(sample)] = 0.0
             if sample_weight is not None:
@@ -203,8 +214,7 @@ class VBPCAModel(ConjugateModel):
         - KL(q(lambda) || p(lambda)) - KL(q(tau) || p(tau))."""
         n = st.n_samples
         terms = {name: value / n for name, value in self.bound_terms(params, st).items()}
-        value = terms["expected_loglik"] - terms["kl_z"] - terms["kl_loadings"] - terms["kl_lambda"] - terms["kl_tau"]
-        return Bound(value, terms)
+        return Bound(component_bound(terms), terms)
 
     def bound_terms(self, params: dict, st: PCAStats) -> dict:
         """The terms of :meth:`bound` as totals, not per unit of weight (a

@@ -8,19 +8,16 @@ Dask array's blocks compute them where they live.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .._backend import get_backend
 from ._mixture import mixture_posteriors
-from ._stats import z_posterior
+from ._stats import LOG_2PI, z_posterior
 
 __all__ = ["impute_step", "mixture_impute_step", "mixture_proba_step", "mixture_score_step", "predictive",
            "score_step", "transform_step"]
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 def transform_step(Xc: np.ndarray, weights: Any, rows: slice, center: np.ndarray, tau: np.ndarray, mean: np.ndarray,
