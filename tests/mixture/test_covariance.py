@@ -150,19 +150,23 @@ def test_expanded_form_equals_the_residual_form(name, data):
     cov = get_covariance(name, K, D)
     P = cov.precision_cholesky(be, _random_cov(name, np.random.default_rng(1)))
     shift = np.array([0.3, -0.2, 0.1, 0.5])
-    F = shifted_rows(np, X, shift, None, cov.expanded_extra)
-    np.testing.assert_array_equal(F[1 : D + 1], (X - shift).T)
-    # Factors from covariances (upper triangular: 'full' splits its product)
-    # and from precisions (lower triangular: one product).
-    for factor in (P, cov.cholesky_of_precision(be, cov.precisions(np, P))):
-        terms = cov.expanded_terms(np, factor, centers - shift)
-        np.testing.assert_allclose(
-            cov.expanded_mahalanobis(np, F, terms), cov.mahalanobis(np, residuals(np, X, centers), factor), rtol=1e-10
-        )
-    first, second = cov.expanded_moments(np, F, resp.T)
-    first_o, second_o = cov.centered_moments(np, residuals(np, X, np.tile(shift, (K, 1))), resp.T)
-    np.testing.assert_allclose(first, first_o, rtol=1e-12)
-    np.testing.assert_allclose(second, second_o, rtol=1e-12)
+    extras = {cov.expanded_extra(device) for device in ("cpu", "gpu")}  # 'full': products on the CPU
+    assert len(extras) == (2 if name == "full" else 1)
+    for extra in extras:
+        F = shifted_rows(np, X, shift, None, extra)
+        np.testing.assert_array_equal(F[1 : D + 1], (X - shift).T)
+        # Factors from covariances (upper triangular: 'full' splits its
+        # whitening product) and from precisions (lower triangular: one product).
+        for factor in (P, cov.cholesky_of_precision(be, cov.precisions(np, P))):
+            terms = cov.expanded_terms(np, factor, centers - shift, extra)
+            np.testing.assert_allclose(
+                cov.expanded_mahalanobis(np, F, terms), cov.mahalanobis(np, residuals(np, X, centers), factor),
+                rtol=1e-10,
+            )
+        first, second = cov.expanded_moments(np, F, resp.T)
+        first_o, second_o = cov.centered_moments(np, residuals(np, X, np.tile(shift, (K, 1))), resp.T)
+        np.testing.assert_allclose(first, first_o, rtol=1e-12)
+        np.testing.assert_allclose(second, second_o, rtol=1e-12)
     # kappa bounds the whitened distance from the shift to each centre.
     kappa = cov.cancellation(np, P, centers - shift)
     whitened = cov.mahalanobis(np, residuals(np, shift[None], centers), P)[:, 0]

@@ -9,8 +9,7 @@ from varbayes.mixture._covariance import COVARIANCE_TYPES, get_covariance, resid
 from varbayes._execution import ChunkExecutor
 from varbayes.mixture._stats import (
     EXPANDED_TOLERANCE, accumulate, auto_chunk_size, chunk_log_rho, chunk_slices, e_step, e_step_terms,
-    expanded_components,
-    normalize_log_rho, pieces, residual_pieces,
+    expanded_components, initial_stats, normalize_log_rho, one_hot_stats, pieces, residual_pieces,
 )
 
 be = get_backend("cpu")
@@ -112,6 +111,34 @@ def test_one_extreme_outlier_leaves_the_inliers_moments_exact():
     assert np.all(scatter[1] == 0)
 
 
+@pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_hot_statistics_equal_the_two_passes(name, weighted):
+    # The statistics of K rows owning everything, from those rows alone,
+    # against the two passes over all rows (chunked); one chosen row weighs 0.
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(103, 3)) * 10 + 1e3).astype(np.float32)
+    indices = np.array([70, 3, 101, 40])
+    weights = rng.uniform(0.5, 2.0, size=103) if weighted else None
+    if weighted:
+        weights[101] = 0.0
+    resp = np.zeros((103, 4), dtype=np.float32)
+    resp[indices, np.arange(4)] = 1.0
+    cov = get_covariance(name, 4, 3)
+    executor = ChunkExecutor(10)
+    fast = one_hot_stats(executor, be, cov, X, weights, indices)
+    slow = initial_stats(executor, be, cov, X, weights, lambda Xc, rows: resp[rows])
+    counts = fast.counts + 1e-9
+    np.testing.assert_allclose(fast.counts, slow.counts, rtol=6e-8)  # the passes weigh float32 rows in float32
+    np.testing.assert_allclose(fast.mean(counts), slow.mean(counts), rtol=1e-15, atol=1e-12)
+    np.testing.assert_allclose(fast.scatter(np, cov, fast.mean(counts)), slow.scatter(np, cov, slow.mean(counts)),
+                               atol=1e-9)
+    assert fast.scatter(np, cov, fast.mean(counts)).shape == slow.second.shape
+    np.testing.assert_allclose(fast.n_samples, slow.n_samples, rtol=1e-14)
+    assert fast.log_norm == slow.log_norm == 0 and fast.entropy == slow.entropy == 0
+    assert fast.dtype == slow.dtype == np.float32
+
+
 def test_float32_residuals_are_about_the_float64_centre():
     X = np.float32([[1e4 + 1e-2], [1e4 - 1e-2]])
     centre = np.array([[1e4 + 1.3e-4]])  # not representable in float32
@@ -162,6 +189,26 @@ def _identity_prec_chol(cov):
 KAPPA_STAR = (np.sqrt(EXPANDED_TOLERANCE / (np.finfo(np.float64).eps / 2)) - 1) / 2
 
 
+def _kappa_star(cov):
+    """The bound's kappa for ``cov``'s expanded form on the CPU: u c (1 + 2 kappa)^2 = tolerance."""
+    c = cov.expanded_rounding(cov.expanded_extra("cpu"))
+    return (np.sqrt(EXPANDED_TOLERANCE / (c * np.finfo(np.float64).eps / 2)) - 1) / 2
+
+
+def test_the_products_form_has_a_longer_sum_and_a_tighter_bound():
+    # 'full' on the CPU sums M + 1 = d (d + 3) / 2 + 2 terms per density
+    # against about 3 d for the residual form: its bound tightens by that ratio.
+    for d, c in ((1, 4 / 3), (2, 7 / 6), (20, 232 / 60)):
+        full = get_covariance("full", 3 * d, d)
+        assert full.expanded_extra("cpu") == "products" and full.expanded_extra("gpu") is None
+        np.testing.assert_allclose(full.expanded_rounding("products"), c)
+        assert full.expanded_rounding(None) == 1.0
+    assert get_covariance("full", 2, 20).expanded_extra("cpu") is None  # d >= 3 K: the whitening form
+    for name in ("tied", "diag", "spherical"):
+        cov = get_covariance(name, 3, 20)
+        assert cov.expanded_rounding(cov.expanded_extra("cpu")) == 1.0
+
+
 @pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
 def test_expanded_components_switch_at_the_cancellation_bound(name):
     # Two centres at o (the median of the three) and one at whitened distance
@@ -169,12 +216,13 @@ def test_expanded_components_switch_at_the_cancellation_bound(name):
     # residual form just above it, and never in float32.
     cov = get_covariance(name, 3, 2)
     P = _identity_prec_chol(cov)
+    extra = cov.expanded_extra("cpu")
     for factor, expected in ((1 - 1e-6, True), (1 + 1e-6, False)):
-        centers = np.array([[0.0, 0.0], [0.0, 0.0], [KAPPA_STAR * factor, 0.0]])
-        mask, shift = expanded_components(np, cov, centers, P, np.float64)
+        centers = np.array([[0.0, 0.0], [0.0, 0.0], [_kappa_star(cov) * factor, 0.0]])
+        mask, shift = expanded_components(np, cov, centers, P, np.float64, extra)
         np.testing.assert_array_equal(shift, [0.0, 0.0])
         np.testing.assert_array_equal(mask, [True, True, expected])
-        mask32, _ = expanded_components(np, cov, centers, P, np.float32)
+        mask32, _ = expanded_components(np, cov, centers, P, np.float32, extra)
         assert not mask32.any()
 
 
@@ -189,17 +237,19 @@ def _three_clusters(far, n=300, seed=0):
 
 @pytest.mark.parametrize("name", list(COVARIANCE_TYPES))
 @pytest.mark.parametrize(("far", "form", "tolerance"), [
-    (0.999 * KAPPA_STAR, "auto", 1e-8),  # expanded: within the promise
-    (1.001 * KAPPA_STAR, "auto", 1e-12),  # residual: to rounding
+    (0.999, "auto", 1e-8),  # expanded: within the promise
+    (1.001, "auto", 1e-12),  # residual: to rounding
     (1e6, "auto", 1e-12),  # residual
     (1e6, "expanded", None),  # the expanded form where the bound forbids it: cancels
 ])
 def test_scatter_is_exact_on_both_sides_of_the_bound(name, far, form, tolerance):
-    X, labels = _three_clusters(far)
     cov = get_covariance(name, 3, 2)
+    if far < 2:
+        far *= _kappa_star(cov)  # just below or above the bound
+    X, labels = _three_clusters(far)
     means = np.stack([X[labels == k].mean(0) for k in range(3)])
     terms = e_step_terms(be, cov, means, _identity_prec_chol(cov), np.zeros(3), np.float64, form=form)
-    assert (terms.expanded is not None and terms.expanded.idx is None) == (far < KAPPA_STAR or form == "expanded")
+    assert (terms.expanded is not None and terms.expanded.idx is None) == (far < _kappa_star(cov) or form == "expanded")
     stats = ChunkExecutor(256).map_sum(e_step, X, None, be, terms)
     np.testing.assert_array_equal(stats.counts, [300, 300, 300])  # one-hot: the clusters are far apart
     # Reference: per-cluster scatter in extended precision.

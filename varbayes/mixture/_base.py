@@ -60,6 +60,7 @@ from ._stats import (
     e_step,
     initial_stats,
     normalize_log_rho,
+    one_hot_stats,
     residual_pieces,
 )
 
@@ -118,7 +119,10 @@ class MixtureModel(ConjugateModel):
         stats = None
         if self.needs_initial_resp():
             resp_fn = initial_resp_fn(self.be, executor, X, sample_weight, self.cov.K, self.init_params, random_state)
-            stats = initial_stats(executor, self.be, self.cov, X, sample_weight, resp_fn)
+            if isinstance(resp_fn, _OneHotRows):  # K rows own everything: no pass over X
+                stats = one_hot_stats(executor, self.be, self.cov, X, sample_weight, resp_fn.indices)
+            else:
+                stats = initial_stats(executor, self.be, self.cov, X, sample_weight, resp_fn)
         return self.initial_params(stats), stats
 
     # -- the stochastic steps' hooks (see varbayes.vi._stochastic) ---------------

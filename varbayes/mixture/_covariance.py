@@ -32,6 +32,7 @@ log |Lambda|^{1/2} = sum(log diag P).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -213,13 +214,17 @@ class Covariance:
     # whitened distance from o to the centre bounded through absolute values.
 
     #: Extra columns of the shifted rows this type's expanded form needs, after
-    #: xs and before the final column of ones ('squares': xs * xs, 'sumsq':
-    #: sum_j xs_j^2; see :func:`shifted_rows`).
-    expanded_extra: str | None = None
+    #: xs ('squares': xs * xs, 'sumsq': sum_j xs_j^2, 'products': xs_i xs_j
+    #: for i <= j; see :func:`shifted_rows`).
+    _extra: str | None = None
 
-    def expanded_row_items(self) -> int:
+    def expanded_extra(self, device: str) -> str | None:
+        """The extra columns (see ``_extra``) this type's expanded form takes on ``device``."""
+        return self._extra
+
+    def expanded_row_items(self, device: str) -> int:
         """Work-array items per row of the expanded form, besides the (K,) ones."""
-        return self.d + _EXTRA_COLUMNS[self.expanded_extra](self.d) + 1
+        return self.d + _EXTRA_COLUMNS[self.expanded_extra(device)](self.d) + 1
 
     def cancellation(self, xp: Any, prec_chol: Any, offset: Any) -> Any:
         """kappa_k = || |P_k|^T |a_k| ||_2, shape (K,), for offsets a_k = c_k - o (K, d).
@@ -227,13 +232,21 @@ class Covariance:
         Bounds the whitened distance ||P_k^T a_k|| and every (a_kj)^2
         Lambda_k,jj >= a_kj^2 / Sigma_k,jj, which is what the expanded form's
         rounding scales with (relative to the residual form's): by at most
-        (1 + 2 kappa_k)^2 for the densities and 1 + kappa_k^2 for the scatter
+        (1 + 2 kappa_k)^2 for the densities (times
+        :meth:`expanded_rounding`) and 1 + kappa_k^2 for the scatter
         (Higham (2002), sec. 3.1, with |xs| <= |x - c| + |a|).
         """
         raise NotImplementedError
 
-    def expanded_terms(self, xp: Any, prec_chol: Any, offset: Any) -> Any:
-        """What every chunk's :meth:`expanded_mahalanobis` needs, computed once per pass."""
+    def expanded_rounding(self, extra: str | None) -> float:
+        """c >= 1: the expanded densities' rounding bound is at most
+        c (1 + 2 kappa_k)^2 times the residual form's (1 but for sums longer
+        than the residual form's, see :class:`FullCovariance`)."""
+        return 1.0
+
+    def expanded_terms(self, xp: Any, prec_chol: Any, offset: Any, extra: str | None) -> Any:
+        """What every chunk's :meth:`expanded_mahalanobis` needs, computed once
+        per pass, for shifted rows with ``extra`` columns (:meth:`expanded_extra`)."""
         raise NotImplementedError
 
     def expanded_mahalanobis(self, xp: Any, F: Any, terms: Any, workspace: Workspace | None = None) -> Any:
@@ -337,15 +350,16 @@ def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None, workspace: Workspa
 
 
 #: Number of extra columns of :func:`shifted_rows` per kind, for d features.
-_EXTRA_COLUMNS = {None: lambda d: 0, "squares": lambda d: d, "sumsq": lambda d: 1}
+_EXTRA_COLUMNS = {None: lambda d: 0, "squares": lambda d: d, "sumsq": lambda d: 1, "products": lambda d: d * (d + 1) // 2}
 
 
 def shifted_rows(xp: Any, Xc: Any, hi: Any, lo: Any, extra: str | None, workspace: Workspace | None = None) -> Any:
     """The chunk's rows shifted by o, transposed, with the rows an expanded
     form needs: F = [1; xs; extra] of shape (1 + d + e, n), xs = (x - o_hi) - o_lo.
 
-    ``extra`` is None, 'squares' (xs * xs, e = d) or 'sumsq' (sum_j xs_j^2,
-    e = 1).  The row of ones lets a GEMM add a per-component constant (and
+    ``extra`` is None, 'squares' (xs * xs, e = d), 'sumsq' (sum_j xs_j^2,
+    e = 1) or 'products' (xs_i xs_j for i <= j, e = d (d + 1) / 2, in the
+    order of :func:`product_pairs`).  The row of ones lets a GEMM add a per-component constant (and
     gives the counts among the moments).  The samples run along the last,
     contiguous axis, as in :class:`Residuals`.
     """
@@ -361,7 +375,31 @@ def shifted_rows(xp: Any, Xc: Any, hi: Any, lo: Any, extra: str | None, workspac
         xp.multiply(xs, xs, out=F[d + 1 : 2 * d + 1])
     elif extra == "sumsq":
         F[d + 1] = inner(xs, xs, axis=0)
+    elif extra == "products":
+        start = d + 1
+        for t in range(d):  # one diagonal at a time: equal, contiguous blocks (NumPy's fastest loop)
+            xp.multiply(xs[: d - t], xs[t:], out=F[start : start + d - t])
+            start += d - t
     return F
+
+
+@functools.lru_cache(maxsize=16)
+def product_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i <= j, of the 'products' columns of :func:`shifted_rows`:
+    the upper triangle of a d x d matrix diagonal by diagonal,
+    (0, 0), ..., (d-1, d-1), (0, 1), ..., (d-2, d-1), ..., (0, d-1)."""
+    rows = np.concatenate([np.arange(d - t) for t in range(d)])
+    return rows, rows + np.repeat(np.arange(d), np.arange(d, 0, -1))
+
+
+@functools.lru_cache(maxsize=16)
+def _unpack_index(d: int) -> np.ndarray:
+    """For each (i, j) of a d x d matrix, in row-major order, the position of
+    (min(i, j), max(i, j)) among the 'products' columns (:func:`product_pairs`)."""
+    rows, cols = product_pairs(d)
+    position = np.empty((d, d), dtype=np.intp)
+    position[rows, cols] = position[cols, rows] = np.arange(rows.size)
+    return position.ravel()
 
 
 def _scratch(xp: Any, workspace: Workspace | None, name: str, shape: tuple, dtype: Any) -> Any:
@@ -482,15 +520,37 @@ class FullCovariance(_MatrixCovariance):
     def whiten(self, xp, D, prec_chol, out=None):
         return xp.matmul(xp.swapaxes(prec_chol, 1, 2), D, out=out)  # one batched GEMM, (K, d, d) @ (K, d, n)
 
-    def expanded_row_items(self):
-        return super().expanded_row_items() + self.K * self.d  # whitened, then weighted, rows
+    def expanded_extra(self, device):
+        # The products form (one GEMM each for the densities and the moments,
+        # over the d (d + 1) / 2 products per row) against the whitening form
+        # (K d whitened and weighted rows per row, two GEMMs each): measured on
+        # one CPU thread, the products pay while d < 3 K (benchmarks/
+        # bench_scaling.py).  The GPU keeps the whitening form, whose kernels
+        # were tuned on the device.
+        return "products" if device == "cpu" and self.d < 3 * self.K else None
+
+    def expanded_row_items(self, device):
+        if self.expanded_extra(device) == "products":
+            return super().expanded_row_items(device)
+        return super().expanded_row_items(device) + self.K * self.d  # whitened, then weighted, rows
+
+    def expanded_rounding(self, extra):
+        # The products form sums M + 1 = d (d + 3) / 2 + 2 terms per density
+        # (M features and the products' own rounding), against about 3 d for
+        # the residual form's whitening and squares: |error| <= gamma_{M+1}
+        # (|xs| + |a|)^T |Lambda| (|xs| + |a|) <= gamma_{M+1} (rho + 2 kappa)^2,
+        # rho = || |P|^T |x - c| ||, against 3 gamma_d rho^2.
+        d = self.d
+        return max(1.0, (d * (d + 3) / 2 + 2) / (3 * d)) if extra == "products" else 1.0
 
     def _split(self) -> int:
         """h: the first h dimensions form the leading block of the triangular
         and symmetric products (0: no split, for small d)."""
         return self.d // 2 if self.d >= 4 else 0
 
-    def expanded_terms(self, xp, prec_chol, offset):
+    def expanded_terms(self, xp, prec_chol, offset, extra):
+        if extra == "products":
+            return self._product_terms(xp, prec_chol, offset)
         # Rows [-b_k, P_k^T], b_k = P_k^T a_k, stacked over k: a GEMM with F
         # gives every P_k^T xs_n - b_k = P_k^T (x_n - c_k).  P_k from a
         # covariance is upper triangular, so the first h whitened
@@ -507,7 +567,20 @@ class FullCovariance(_MatrixCovariance):
                 B[:, h:]).reshape(K * (d - h), d + 1)
         return B.reshape(K * d, d + 1), None
 
+    def _product_terms(self, xp, prec_chol, offset):
+        # (xs - a)^T Lambda (xs - a) = a^T Lambda a + (-2 Lambda a)^T xs
+        #   + sum_{i <= j} (2 - [i = j]) Lambda_ij xs_i xs_j:
+        # linear in the rows [1; xs; products] of F, so one GEMM.
+        K, d = offset.shape
+        b = xp.einsum("kji,kj->ki", prec_chol, offset)  # P^T a
+        lam = self.precisions(xp, prec_chol)
+        rows, cols = product_pairs(d)
+        packed = lam[:, xp.asarray(rows), xp.asarray(cols)] * xp.asarray(np.where(rows == cols, 1.0, 2.0), dtype=lam.dtype)
+        return xp.concatenate([(b * b).sum(axis=1)[:, None], -2.0 * xp.einsum("kij,kj->ki", lam, offset), packed], axis=1)
+
     def expanded_mahalanobis(self, xp, F, terms, workspace=None):
+        if not isinstance(terms, tuple):  # the products form: one GEMM
+            return xp.matmul(terms, F, out=_scratch(xp, workspace, "lr", (terms.shape[0], F.shape[1]), F.dtype))
         n, d = F.shape[1], self.d
         lead, rest = terms
         h = self._split() if rest is not None else d
@@ -526,6 +599,9 @@ class FullCovariance(_MatrixCovariance):
 
     def expanded_moments(self, xp, F, resp, workspace=None):
         (K, n), d = resp.shape, self.d
+        if F.shape[0] > d + 1:  # the products form: one GEMM, then the packed moments unfolded
+            M = xp.matmul(resp, F.T)
+            return M[:, 1 : d + 1], M[:, d + 1 :][:, xp.asarray(_unpack_index(d))].reshape(K, d, d)
         xs = F[1 : d + 1]
         # r_nk xs_n for every k, then all components' sum_n r_nk xs_n xs_n^T
         # in GEMMs (K d, n) @ (n, d); the matrices are symmetric, so with a
@@ -592,10 +668,10 @@ class TiedCovariance(_MatrixCovariance):
     def combine(self, xp, parts):
         return sum(second for _, second in parts)
 
-    def expanded_row_items(self):
-        return super().expanded_row_items() + 2 * self.d  # P^T xs, weighted xs
+    def expanded_row_items(self, device):
+        return super().expanded_row_items(device) + 2 * self.d  # P^T xs, weighted xs
 
-    def expanded_terms(self, xp, prec_chol, offset):
+    def expanded_terms(self, xp, prec_chol, offset, extra):
         # ||P^T xs - b_k||^2 = ||b_k||^2 + (-2 P b_k)^T xs + ||P^T xs||^2, b_k = P^T a_k.
         b = offset @ prec_chol
         B = xp.empty((offset.shape[0], self.d + 1), dtype=prec_chol.dtype)
@@ -695,12 +771,12 @@ class DiagCovariance(_VectorCovariance):
     def mahalanobis(self, xp, R, prec_chol):
         return xp.matmul((prec_chol**2)[:, None, :], R.squared)[:, 0, :]
 
-    expanded_extra = "squares"
+    _extra = "squares"
 
     def cancellation(self, xp, prec_chol, offset):
         return xp.sqrt(((prec_chol * offset) ** 2).sum(axis=1))
 
-    def expanded_terms(self, xp, prec_chol, offset):
+    def expanded_terms(self, xp, prec_chol, offset, extra):
         # sum_j lambda_kj (xs_j - a_kj)^2 = sum_j lambda a^2 + xs.(-2 lambda a) + xs^2.lambda
         lam = prec_chol**2
         return xp.concatenate([(lam * offset**2).sum(axis=1)[:, None], -2.0 * lam * offset, lam], axis=1)
@@ -754,7 +830,7 @@ class SphericalCovariance(_VectorCovariance):
     def n_parameters(self):
         return self.K
 
-    expanded_extra = "sumsq"
+    _extra = "sumsq"
 
     def _in_shape(self, second):
         return second.mean(axis=1)
@@ -762,7 +838,7 @@ class SphericalCovariance(_VectorCovariance):
     def cancellation(self, xp, prec_chol, offset):
         return prec_chol * xp.sqrt((offset**2).sum(axis=1))
 
-    def expanded_terms(self, xp, prec_chol, offset):
+    def expanded_terms(self, xp, prec_chol, offset, extra):
         lam = prec_chol**2
         return xp.concatenate([(lam * (offset**2).sum(axis=1))[:, None], -2.0 * lam[:, None] * offset, lam[:, None]], axis=1)
 

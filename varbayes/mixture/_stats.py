@@ -73,7 +73,7 @@ def auto_chunk_size(be: Backend, cov: Covariance, n_samples: int, dtype: Any) ->
     """
     dtype = np.dtype(dtype)
     if _may_expand(dtype):
-        items = cov.expanded_row_items() + 4 * cov.K
+        items = cov.expanded_row_items(be.name) + 4 * cov.K
     else:
         items = _residual_items(cov.K, cov.d)
     return int(min(_rows_within_budget(be, items, dtype.itemsize), max(n_samples, 1)))
@@ -258,7 +258,9 @@ def chunk_stats(
 EXPANDED_TOLERANCE = 1e-10
 
 
-def expanded_components(xp: Any, cov: Covariance, centers: Any, prec_chol: Any, dtype: Any) -> tuple[np.ndarray, Any]:
+def expanded_components(
+    xp: Any, cov: Covariance, centers: Any, prec_chol: Any, dtype: Any, extra: str | None = None
+) -> tuple[np.ndarray, Any]:
     """Which components' E-step may use the expanded form, and about which point.
 
     The shared point o is the coordinate-wise median of the centres (a few
@@ -267,15 +269,18 @@ def expanded_components(xp: Any, cov: Covariance, centers: Any, prec_chol: Any, 
     about the new centre, are at most (1 + 2 kappa_k)^2 times those of the
     residual form, kappa_k = || |P_k|^T |c_k - o| || (see
     :meth:`Covariance.cancellation`; from the current centres and precision
-    factors).  A component uses it when u (1 + 2 kappa_k)^2 <=
-    :data:`EXPANDED_TOLERANCE`: in float64 when its centre lies within about
-    474 whitened units of o; never in float32, whose residual form keeps the
-    float64 centre.  Returns a host boolean mask (K,) and o (d,), float64.
+    factors), times c >= 1 for a form whose sums are longer than the
+    residual form's (:meth:`Covariance.expanded_rounding` for the shifted
+    rows' ``extra`` columns).  A component uses it when
+    u c (1 + 2 kappa_k)^2 <= :data:`EXPANDED_TOLERANCE`: in float64 when its
+    centre lies within about 474 / sqrt(c) whitened units of o; never in
+    float32, whose residual form keeps the float64 centre.  Returns a host
+    boolean mask (K,) and o (d,), float64.
     """
     shift = xp.median(centers, axis=0)
     kappa = cov.cancellation(xp, prec_chol, centers - shift)
     with np.errstate(invalid="ignore", over="ignore"):
-        mask = _unit_roundoff(dtype) * (1.0 + 2.0 * kappa) ** 2 <= EXPANDED_TOLERANCE
+        mask = _unit_roundoff(dtype) * cov.expanded_rounding(extra) * (1.0 + 2.0 * kappa) ** 2 <= EXPANDED_TOLERANCE
     return _host(mask).astype(bool), shift
 
 
@@ -310,13 +315,15 @@ class ResidualPart:
 class ExpandedPart:
     """Components whose E-step uses the expanded form about the shared point
     o: ``hi`` and ``lo`` are o split into the data's dtype, ``terms`` the
-    covariance type's :meth:`Covariance.expanded_terms` for them."""
+    covariance type's :meth:`Covariance.expanded_terms` for them, ``extra``
+    the shifted rows' extra columns (:meth:`Covariance.expanded_extra`)."""
 
     idx: Any
     cov: Covariance
     hi: Any
     lo: Any
     terms: Any
+    extra: str | None
 
 
 @dataclass(frozen=True)
@@ -349,7 +356,8 @@ def e_step_terms(
     (for tests that show what the bound protects against).
     """
     xp = be.xp
-    mask, shift = expanded_components(xp, cov, centers, prec_chol, dtype)
+    extra = cov.expanded_extra(be.name)  # chosen for all K, as the chunk size was
+    mask, shift = expanded_components(xp, cov, centers, prec_chol, dtype, extra)
     if form != "auto":
         mask = np.full(cov.K, form == "expanded")
 
@@ -371,9 +379,9 @@ def e_step_terms(
         idx, sub = subset(mask)
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, shift[None, :], dtype)
-        terms = sub.expanded_terms(xp, prec_chol if idx is None else cov.take(prec_chol, idx), sel - shift)
+        terms = sub.expanded_terms(xp, prec_chol if idx is None else cov.take(prec_chol, idx), sel - shift, extra)
         terms = tuple(None if t is None else t.astype(dtype) for t in terms) if isinstance(terms, tuple) else terms.astype(dtype)
-        expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], terms)
+        expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], terms, extra)
         origin = xp.where(xp.asarray(mask)[:, None], shift[None, :], centers) if residual is not None else (
             xp.broadcast_to(shift, centers.shape).copy())
     return EStepTerms(cov, origin, log_const.astype(dtype), residual, expanded)
@@ -386,7 +394,7 @@ def chunk_log_rho(xp: Any, Xc: Any, terms: EStepTerms, workspace: Any = None) ->
     parts = []
     e, r = terms.expanded, terms.residual
     if e is not None:
-        F = shifted_rows(xp, Xc, e.hi, e.lo, e.cov.expanded_extra, workspace)
+        F = shifted_rows(xp, Xc, e.hi, e.lo, e.extra, workspace)
         parts.append((e.idx, e.cov.expanded_mahalanobis(xp, F, e.terms, workspace)))
     if r is not None:
         R = residuals(xp, Xc, r.hi, r.lo, workspace)
@@ -499,6 +507,38 @@ def initial_stats(
         origin = weighted_means(executor, be, X, sample_weight, resp_fn)
     hi, lo = split_centers(be.xp, origin, X.dtype)
     return executor.map_sum(moments_step, X, sample_weight, be, cov, resp_fn, origin, hi, lo)
+
+
+def one_hot_stats(executor: Any, be: Backend, cov: Covariance, X: Any, sample_weight: Any, indices: np.ndarray) -> GaussianStats:
+    """The statistics of responsibilities one-hot on K rows, component k
+    owning the row at position ``indices[k]`` (every other row owned by none):
+    those of :func:`initial_stats`, from the K rows alone.
+
+    N_k = w_k (the row's weight), the moments about the row itself are 0, and
+    log_norm and entropy 0 (what the two passes sum to); the origin of a
+    component whose row weighs 0 is 0, as the two passes' empty mean.  Only
+    the total weight needs a pass, over ``sample_weight`` (X is not read).
+    """
+    xp, f64 = be.xp, be.xp.float64
+    order = np.argsort(indices)
+    rows = be.asarray(executor.take(X, np.asarray(indices)[order])).astype(f64)
+    origin = xp.empty_like(rows)
+    origin[be.asarray(order)] = rows
+    if sample_weight is None:
+        counts, n_samples = xp.ones(cov.K, dtype=f64), X.shape[0]
+    else:
+        taken = be.asarray(executor.take(sample_weight, np.asarray(indices)[order])).astype(f64)
+        counts = xp.empty_like(taken)
+        counts[be.asarray(order)] = taken
+        origin = xp.where(counts[:, None] > 0, origin, 0.0)
+        n_samples = float(executor.map_sum(_weight_total, X, sample_weight, be))
+    zero = xp.zeros((), dtype=f64)
+    second = xp.zeros(cov.shape, dtype=f64)  # the type's shape of the second moments
+    return GaussianStats(counts, xp.zeros_like(origin), second, zero, zero, n_samples, origin, np.dtype(X.dtype))
+
+
+def _weight_total(Xc: Any, weights: Any, rows: slice, be: Backend) -> float:
+    return be.scalar(weights.sum(dtype=be.xp.float64))
 
 
 def weighted_means(executor: Any, be: Backend, X: Any, sample_weight: Any, resp_fn: RespFn) -> Any:
