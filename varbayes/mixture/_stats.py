@@ -67,7 +67,7 @@ def auto_chunk_size(be: Backend, cov: Covariance, n_samples: int, dtype: Any) ->
 
     Sized for the expanded form where the data's dtype allows it (see
     :func:`expanded_components`): its work arrays are (d + e + 1) per row
-    (K d for 'full'), so the rows are many and the per-chunk overhead small;
+    (K d more for 'full''s whitening form), so the rows are many and the per-chunk overhead small;
     components in the residual form, (K, d) per row, take the chunk in
     smaller pieces (:func:`residual_pieces`).
     """
