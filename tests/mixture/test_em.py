@@ -324,6 +324,20 @@ def test_an_exact_fixed_point_counts_as_converged():
         assert gm.converged_ and gm.n_iter_ < 10
 
 
+@pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
+def test_a_fit_at_its_optimum_from_the_first_iteration_converges(cov_type):
+    # Well-separated clusters: K-means finds them, and the bound after the
+    # first iteration is already the optimum, so L_t - L_1 is rounding; the
+    # parameters keep moving by ulps and the expanded forms' bound wobbles
+    # by about 1e-13.  The relative rule alone then never stopped.
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        X = np.concatenate([rng.normal(size=(300, 4)) * (1 + k) + 15 * k for k in range(4)])
+        for init in ("kmeans", "k-means++"):
+            gm = GaussianMixture(4, covariance_type=cov_type, init_params=init, random_state=seed).fit(X)
+            assert gm.converged_ and gm.n_iter_ <= 10, (seed, init, gm.n_iter_)
+
+
 def test_float32_predictions_agree_with_float64_far_from_the_origin():
     # The data as float32 holds them; the float64 reference sees the same values.
     X = (blobs(n=300, d=2, k=2, seed=31) * 0.01 + 1e3).astype(np.float32).astype(np.float64)

@@ -196,9 +196,10 @@ def _kappa_star(cov):
 
 
 def test_the_products_form_has_a_longer_sum_and_a_tighter_bound():
-    # 'full' on the CPU sums M + 1 = d (d + 3) / 2 + 2 terms per density
-    # against about 3 d for the residual form: its bound tightens by that ratio.
-    for d, c in ((1, 4 / 3), (2, 7 / 6), (20, 232 / 60)):
+    # 'full' on the CPU sums M = 1 + d + d (d + 1) / 2 terms per density
+    # (with 3 + 2 d more for its factors' own rounding) against about 3 d
+    # for the residual form: its bound tightens by that ratio.
+    for d, c in ((1, 8 / 3), (2, 13 / 6), (20, 548 / 120)):
         full = get_covariance("full", 3 * d, d)
         assert full.expanded_extra("cpu") == "products" and full.expanded_extra("gpu") is None
         np.testing.assert_allclose(full.expanded_rounding("products"), c)

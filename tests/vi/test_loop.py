@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from varbayes._execution import ChunkExecutor
-from varbayes.vi import Bound, ConjugateModel, fit_loop
+from varbayes.vi import Bound, ConjugateModel, fit_loop, has_converged
 
 ROOT = Path(__file__).resolve().parents[2] / "varbayes"
 
@@ -62,3 +62,16 @@ def test_the_loop_runs_any_conjugate_model_through_any_executor():
     # The chunk size does not change the sums (beyond rounding).
     other = fit_loop(_Mean(), ChunkExecutor(500), X, None, max_iter=10, tol=1e-6, random_state=np.random.RandomState(0))
     assert other.bound == pytest.approx(result.bound, rel=1e-12)
+
+
+def test_a_step_that_does_not_raise_the_bound_converges_even_when_the_gain_since_the_start_is_rounding():
+    # -rounding <= L_t - L_{t-1} <= tol |L_t - L_1|, never before t = 2.
+    L1 = -30.0
+    assert has_converged(2, L1 + 1e-13, L1 - 1e-13, L1, 1e-3, 3e-8)  # at the optimum from the start: a wobble down
+    assert not has_converged(2, L1 - 1e-13, L1 + 1e-13, L1, 1e-3, 3e-8)  # ... and up, relative to a gain of 1e-13
+    assert has_converged(2, L1, L1, L1, 1e-3, 0.0)  # an exact fixed point
+    assert not has_converged(1, L1, L1, L1, 1e-3, 3e-8)
+    assert not has_converged(3, L1 + 1.0, L1 + 1.0 - 1e-6, L1, 1e-3, 3e-8)  # a decrease beyond rounding
+    assert has_converged(3, L1 + 1.0, L1 + 1.0 + 5e-4, L1, 1e-3, 3e-8)  # the relative rule
+    assert not has_converged(3, L1 + 1.0, L1 + 1.0 + 2e-3, L1, 1e-3, 3e-8)
+    assert not has_converged(3, L1 + 1.0, L1 + 1.0 - 1e-12, L1, 0.0, 3e-8)  # tol = 0 runs every iteration

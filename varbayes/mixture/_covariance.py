@@ -389,7 +389,9 @@ def product_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
     the upper triangle of a d x d matrix diagonal by diagonal,
     (0, 0), ..., (d-1, d-1), (0, 1), ..., (d-2, d-1), ..., (0, d-1)."""
     rows = np.concatenate([np.arange(d - t) for t in range(d)])
-    return rows, rows + np.repeat(np.arange(d), np.arange(d, 0, -1))
+    cols = rows + np.repeat(np.arange(d), np.arange(d, 0, -1))
+    rows.flags.writeable = cols.flags.writeable = False  # shared by every call (cached)
+    return rows, cols
 
 
 @functools.lru_cache(maxsize=16)
@@ -399,7 +401,9 @@ def _unpack_index(d: int) -> np.ndarray:
     rows, cols = product_pairs(d)
     position = np.empty((d, d), dtype=np.intp)
     position[rows, cols] = position[cols, rows] = np.arange(rows.size)
-    return position.ravel()
+    position = position.ravel()
+    position.flags.writeable = False  # shared by every call (cached)
+    return position
 
 
 def _scratch(xp: Any, workspace: Workspace | None, name: str, shape: tuple, dtype: Any) -> Any:
@@ -535,13 +539,15 @@ class FullCovariance(_MatrixCovariance):
         return super().expanded_row_items(device) + self.K * self.d  # whitened, then weighted, rows
 
     def expanded_rounding(self, extra):
-        # The products form sums M + 1 = d (d + 3) / 2 + 2 terms per density
-        # (M features and the products' own rounding), against about 3 d for
-        # the residual form's whitening and squares: |error| <= gamma_{M+1}
-        # (|xs| + |a|)^T |Lambda| (|xs| + |a|) <= gamma_{M+1} (rho + 2 kappa)^2,
-        # rho = || |P|^T |x - c| ||, against 3 gamma_d rho^2.
+        # The products form's density is a dot product of M = 1 + d + d(d+1)/2
+        # terms whose factors carry rounding of their own (the products of
+        # two rounded shifted coordinates: 3 more; the coefficients from
+        # Lambda = P P^T and Lambda a: 2 d more): |error| <= gamma_{M+3+2d}
+        # (|xs| + |a|)^T |P| |P|^T (|xs| + |a|) <= gamma_{M+3+2d} (rho + 2 kappa)^2,
+        # rho = || |P|^T |x - c| ||, against about 3 gamma_d rho^2 for the
+        # residual form's whitening and squares.
         d = self.d
-        return max(1.0, (d * (d + 3) / 2 + 2) / (3 * d)) if extra == "products" else 1.0
+        return max(1.0, (d * d + 7 * d + 8) / (6 * d)) if extra == "products" else 1.0
 
     def _split(self) -> int:
         """h: the first h dimensions form the leading block of the triangular

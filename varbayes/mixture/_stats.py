@@ -252,9 +252,9 @@ def chunk_stats(
     )
 
 
-#: The largest u (1 + 2 kappa_k)^2, u the unit roundoff of the data's dtype,
-#: for which component k's E-step uses the expanded form (see
-#: :func:`expanded_components`).
+#: The largest u c (1 + 2 kappa_k)^2, u the unit roundoff of the data's dtype
+#: and c the form's :meth:`Covariance.expanded_rounding`, for which component
+#: k's E-step uses the expanded form (see :func:`expanded_components`).
 EXPANDED_TOLERANCE = 1e-10
 
 
@@ -517,7 +517,8 @@ def one_hot_stats(executor: Any, be: Backend, cov: Covariance, X: Any, sample_we
     N_k = w_k (the row's weight), the moments about the row itself are 0, and
     log_norm and entropy 0 (what the two passes sum to); the origin of a
     component whose row weighs 0 is 0, as the two passes' empty mean.  Only
-    the total weight needs a pass, over ``sample_weight`` (X is not read).
+    the total weight needs a pass, over the chunks of ``sample_weight`` (no
+    arithmetic on X's rows).
     """
     xp, f64 = be.xp, be.xp.float64
     order = np.argsort(indices)

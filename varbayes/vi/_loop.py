@@ -129,13 +129,17 @@ def has_converged(t: int, prev: float, bound: float, reference: float | None, to
     """The convergence rule after iteration ``t`` of a run (t counted over warm starts).
 
     The last gain relative to the gain since the first iteration,
-    |L_t - L_{t-1}| <= tol |L_t - L_1| for t >= 2: free of the bound's scale
-    and additive constants, and of the first jump away from a poor start.  A
-    decrease beyond ``rounding`` is never convergence.  tol = 0 runs every
-    iteration (as scikit-learn); an exact fixed point converges for any tol > 0.
+    L_t - L_{t-1} <= tol |L_t - L_1| for t >= 2: free of the bound's scale
+    and additive constants, and of the first jump away from a poor start.
+    A step that does not raise the bound, a decrease within ``rounding``
+    (the tracker's tolerance), converges too: coordinate ascent cannot
+    decrease it, so the gains have fallen below the bound's rounding (a fit at
+    its optimum from the first iteration has L_t - L_1 at that level while
+    its parameters keep moving by a few ulps, and the relative rule alone
+    could wait for ever).  A decrease beyond ``rounding`` is never
+    convergence.  tol = 0 runs every iteration (as scikit-learn).
     """
-    change = bound - prev
-    return t >= 2 and tol > 0 and abs(change) <= tol * abs(bound - reference) and change >= -rounding
+    return t >= 2 and tol > 0 and -rounding <= bound - prev <= tol * abs(bound - reference)
 
 
 def fit_loop(
@@ -159,7 +163,8 @@ def fit_loop(
 
     Convergence: from the second iteration of the whole run on, the last gain
     relative to the gain since the first iteration,
-    |L_t - L_{t-1}| <= tol |L_t - L_1|, and not a decrease beyond rounding.
+    L_t - L_{t-1} <= tol |L_t - L_1| (a decrease within rounding included),
+    and not a decrease beyond rounding.
     With ``warm_params`` (a warm start: one start, from them), ``progress``
     carries (iterations run, L_1) of the fits before, so that a run cut into
     many calls stops where one long call would.
