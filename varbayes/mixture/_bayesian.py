@@ -111,9 +111,10 @@ class BayesianGaussianMixture(BaseMixture):
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
     tol : float, default=1e-3
         Convergence threshold on the relative change of the bound:
-        ``L_t - L_{t-1} <= tol |L_t - L_1|`` for t >= 2 (the last gain
+        ``|L_t - L_{t-1}| <= tol |L_t - L_1|`` for t >= 2 (the last gain
         relative to the gain since the first iteration), or a step that did
-        not raise the bound (within rounding); see :class:`GaussianMixture`.
+        not raise the bound by more than float64 resolves; see
+        :class:`GaussianMixture`.
     reg_covar : float, default=1e-6
         Added (times N_k) to the diagonal of each scatter; see above.
     max_iter : int, default=100

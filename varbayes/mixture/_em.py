@@ -59,9 +59,9 @@ class GaussianMixture(BaseMixture):
         Convergence threshold on the relative change of the bound: from the
         second iteration on, iterations stop when the last gain is at most
         ``tol`` times the gain since the first iteration,
-        ``L_t - L_{t-1} <= tol |L_t - L_1|``, or the step did not raise the
-        bound (a decrease within rounding); a decrease beyond rounding never
-        converges.
+        ``|L_t - L_{t-1}| <= tol |L_t - L_1|``, or the step did not raise the
+        bound by more than float64 resolves (a decrease within 1e-10 |L|); a
+        decrease beyond rounding never converges.
         Relative to the progress rather than to ``|L_t|``, so that neither the
         data's scale nor the bound's constants change it; measured from L_1,
         not L_0, so that a poor initialisation's first jump does not make

@@ -125,21 +125,32 @@ class FitResult:
     progress: tuple  # (iterations run over the whole warm-started run, L_1)
 
 
+#: Relative size of a decrease of the bound that float64 does not resolve: the
+#: mixtures' E-step forms keep their rounding within it
+#: (``mixture._stats.EXPANDED_TOLERANCE``).
+RESOLUTION = 1e-10
+
+
 def has_converged(t: int, prev: float, bound: float, reference: float | None, tol: float, rounding: float) -> bool:
     """The convergence rule after iteration ``t`` of a run (t counted over warm starts).
 
     The last gain relative to the gain since the first iteration,
-    L_t - L_{t-1} <= tol |L_t - L_1| for t >= 2: free of the bound's scale
-    and additive constants, and of the first jump away from a poor start.
-    A step that does not raise the bound, a decrease within ``rounding``
-    (the tracker's tolerance), converges too: coordinate ascent cannot
-    decrease it, so the gains have fallen below the bound's rounding (a fit at
-    its optimum from the first iteration has L_t - L_1 at that level while
-    its parameters keep moving by a few ulps, and the relative rule alone
-    could wait for ever).  A decrease beyond ``rounding`` is never
-    convergence.  tol = 0 runs every iteration (as scikit-learn).
+    |L_t - L_{t-1}| <= tol |L_t - L_1| for t >= 2: free of the bound's scale
+    and additive constants, and of the first jump away from a poor start.  A
+    decrease beyond ``rounding`` (the tracker's tolerance) is never
+    convergence.  A step that did not raise the bound by more than it can
+    resolve, -min(rounding, :data:`RESOLUTION` max(1, |L_{t-1}|)) <=
+    L_t - L_{t-1} <= 0, converges too: a fit at its optimum from the first
+    iteration has L_t - L_1 at the level of rounding while its parameters
+    keep moving by a few ulps, and the relative rule alone could wait for
+    ever.  (A float32 fit's rounding is far coarser than that: a decrease
+    there can be noise on a slow climb, so only the relative rule counts.)
+    tol = 0 runs every iteration (as scikit-learn).
     """
-    return t >= 2 and tol > 0 and -rounding <= bound - prev <= tol * abs(bound - reference)
+    change = bound - prev
+    floor = min(rounding, RESOLUTION * max(1.0, abs(prev)))
+    return (t >= 2 and tol > 0 and change >= -rounding
+            and (abs(change) <= tol * abs(bound - reference) or -floor <= change <= 0))
 
 
 def fit_loop(
@@ -163,8 +174,8 @@ def fit_loop(
 
     Convergence: from the second iteration of the whole run on, the last gain
     relative to the gain since the first iteration,
-    L_t - L_{t-1} <= tol |L_t - L_1| (a decrease within rounding included),
-    and not a decrease beyond rounding.
+    |L_t - L_{t-1}| <= tol |L_t - L_1| or a step that did not raise the bound
+    by more than float64 resolves, and not a decrease beyond rounding.
     With ``warm_params`` (a warm start: one start, from them), ``progress``
     carries (iterations run, L_1) of the fits before, so that a run cut into
     many calls stops where one long call would.
