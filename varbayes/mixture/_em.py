@@ -60,7 +60,7 @@ class GaussianMixture(BaseMixture):
         second iteration on, iterations stop when the last gain is at most
         ``tol`` times the gain since the first iteration,
         ``|L_t - L_{t-1}| <= tol |L_t - L_1|``, or the step did not raise the
-        bound by more than float64 resolves (a decrease within 1e-10 |L|); a
+        bound by more than float64 resolves (a decrease within ``1e-10 |L|``); a
         decrease beyond rounding never converges.
         Relative to the progress rather than to ``|L_t|``, so that neither the
         data's scale nor the bound's constants change it; measured from L_1,
