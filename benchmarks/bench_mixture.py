@@ -203,7 +203,11 @@ def main() -> None:
     ref, ours = rows[0][4], rows[1][4]
     err = np.max(np.abs(ours.means_ - ref.means_)) / np.max(np.abs(ref.means_))
     print(f"max relative difference of means_: {err:.2e}")
-    if err > 1e-6 and (args.model == "gmm" or args.covariance_type == "full"):
+    # float32 fits of both libraries sit about 2e-4 from the float64 fit of
+    # the same data after 10 iterations (rounding carried through EM), so
+    # they are compared at 1e-3; float64 fits at 1e-6.
+    tolerance = 1e-6 if X.dtype == np.float64 else 1e-3
+    if err > tolerance and (args.model == "gmm" or args.covariance_type == "full"):
         raise SystemExit("fitted parameters disagree")
 
 

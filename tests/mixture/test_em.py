@@ -308,10 +308,12 @@ def test_hot_path_does_not_upcast_float32():
     terms = model.e_step_terms(gm._attributes_to_params(model))
     assert terms.expanded is None and terms.residual.idx is None
     part = terms.residual
-    assert part.prec_chol.dtype == terms.log_const.dtype == part.hi.dtype == np.float32
+    assert all(t.dtype == np.float32 for t in part.terms if t is not None)
+    assert terms.log_const.dtype == part.hi.dtype == np.float32
     assert terms.origin.dtype == np.float64 and (part.lo is None or part.lo.dtype == np.float32)
-    R = residuals(np, X[:10], part.hi, part.lo)
-    assert R.D.dtype == np.float32
+    for augmented in (False, True):
+        R = residuals(np, X[:10], part.hi, part.lo, augmented=augmented)
+        assert R.D.dtype == np.float32 and (R.A is None) != augmented
     assert chunk_log_rho(np, X[:10], terms)[0].dtype == np.float32
     stats = e_step(X[:10], None, slice(0, 10), be, terms)
     assert stats.dtype == np.float32 and stats.counts.dtype == np.float64

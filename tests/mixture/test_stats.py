@@ -149,6 +149,41 @@ def test_float32_residuals_are_about_the_float64_centre():
     assert split_centers(np, centre, np.float64)[1] is None
 
 
+@pytest.mark.parametrize("name", ["full", "tied"])
+@pytest.mark.parametrize("triangular", [True, False])
+def test_float32_e_step_of_tight_far_components_matches_float64(name, triangular):
+    # The matrix types' E-step takes float32 residuals about the centres
+    # rounded to float32, with a row of ones that lets the whitening GEMM
+    # subtract the remainder: densities and scatter as exact as float32
+    # allows, for tight clusters far from the origin and centres that float32
+    # cannot represent, with triangular factors (split GEMMs) or not.
+    rng = np.random.default_rng(4)
+    d, K = 5, 2
+    labels = rng.integers(K, size=600)
+    X64 = rng.normal(scale=1e-2, size=(600, d)) + np.where(labels[:, None] == 1, 300.0, -1e4)
+    X = X64.astype(np.float32)
+    Xs = X.astype(np.float64)
+    centers = np.stack([Xs[labels == k].mean(0) for k in range(K)]) + 1.3e-4  # not float32
+    prec_chol = np.linalg.inv(np.linalg.cholesky(np.cov(Xs[labels == 0].T))).T  # upper triangular
+    if not triangular:
+        prec_chol = prec_chol @ np.linalg.qr(rng.normal(size=(d, d)))[0]  # same precision, a full factor
+    cov = get_covariance(name, K, d)
+    factors = prec_chol if name == "tied" else np.stack([prec_chol] * K)
+    terms = e_step_terms(be, cov, centers, factors, np.zeros(K), np.float32)
+    assert terms.residual is not None and terms.expanded is None
+    assert (terms.residual.terms[1] is not None) == triangular  # the split needs d >= 4
+    lr = chunk_log_rho(np, X, terms)[0]
+    exact = np.stack([((Xs - centers[k]) @ prec_chol) ** 2 for k in range(K)]).sum(axis=2)
+    np.testing.assert_allclose(-2.0 * lr, exact, rtol=2e-6)
+    stats = ChunkExecutor(64).map_sum(e_step, X, None, be, terms)
+    resp = np.exp(lr.T.astype(np.float64) - scipy.special.logsumexp(lr.T.astype(np.float64), axis=1, keepdims=True))
+    means = stats.mean(stats.counts)
+    np.testing.assert_allclose(means, (resp.T @ Xs) / resp.sum(0)[:, None], rtol=1e-9, atol=1e-7)
+    scatter = np.stack([(resp[:, k, None] * (Xs - means[k])).T @ (Xs - means[k]) for k in range(K)])
+    np.testing.assert_allclose(stats.scatter(np, cov, means), scatter.sum(0) if name == "tied" else scatter,
+                               rtol=1e-4, atol=1e-4 * np.abs(scatter).max())
+
+
 def test_float32_chunks_accumulate_in_float64():
     X = np.random.default_rng(1).normal(size=(30, 2)).astype(np.float32)
     resp = np.full((30, 2), 0.5, dtype=np.float32)

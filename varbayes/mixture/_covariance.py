@@ -205,6 +205,23 @@ class Covariance:
         """
         raise NotImplementedError
 
+    # -- the residual form of the E-step --------------------------------------
+
+    #: Whether the E-step's residuals are augmented (see :class:`Residuals`):
+    #: about the centres rounded to the data's dtype, with a row of ones.
+    augmented = False
+
+    def residual_terms(self, xp: Any, prec_chol: Any, lo: Any, dtype: Any) -> Any:
+        """What :meth:`residual_mahalanobis` needs, once per pass, for
+        centres whose remainder beyond the data's dtype is ``lo`` (K, d) or
+        None: here the factors in ``dtype``."""
+        return prec_chol.astype(dtype)
+
+    def residual_mahalanobis(self, xp: Any, R: "Residuals", terms: Any) -> Any:
+        """:meth:`mahalanobis` from the E-step's residuals (augmented if
+        :attr:`augmented`) and :meth:`residual_terms`."""
+        return self.mahalanobis(xp, R, terms)
+
     # -- the expanded form ---------------------------------------------------
     #
     # With rows shifted once, xs_n = x_n - o, and a_k = c_k - o, the densities
@@ -290,12 +307,22 @@ class Residuals:
     (K, n, d).  ``D`` may also be (1, d, n): residuals about one point
     shared by all components.  The elementwise squares, which the diagonal
     types need for both the densities and the moments, are computed once.
+
+    Augmented residuals (``A`` not None, see :func:`residuals`) are
+    A = [1; x_n - hi_k], (K, 1 + d, n), with ``D`` the view of their last d
+    rows: residuals about the centres rounded to the data's dtype, the
+    remainder ``lo`` (K, d) left to the products (the row of ones lets a
+    GEMM subtract it, and gives the first moments among the second).
     """
 
-    __slots__ = ("D", "_squared", "_xp", "_workspace")
+    __slots__ = ("D", "A", "lo", "_squared", "_xp", "_workspace")
 
-    def __init__(self, D: Any, xp: Any = None, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self, D: Any, xp: Any = None, workspace: Workspace | None = None, A: Any = None, lo: Any = None
+    ) -> None:
         self.D = D
+        self.A = A
+        self.lo = lo
         self._squared = None
         self._xp = xp
         self._workspace = workspace
@@ -333,15 +360,28 @@ def split_centers(xp: Any, centers: Any, dtype: Any) -> tuple[Any, Any]:
     return hi, (lo if bool(xp.any(lo != 0)) else None)
 
 
-def residuals(xp: Any, Xc: Any, centers: Any, lo: Any = None, workspace: Workspace | None = None) -> Residuals:
+def residuals(
+    xp: Any, Xc: Any, centers: Any, lo: Any = None, workspace: Workspace | None = None, augmented: bool = False
+) -> Residuals:
     """x_n - c_k for every row of the chunk ``Xc`` (n, d) and centre (K, d).
 
     ``centers`` is in the dtype of ``Xc``; ``lo`` (optional, see
     :func:`split_centers`) is a remainder subtracted after the difference.
     With a ``workspace``, the residuals and the work arrays derived from
     them reuse its arrays (valid until the next chunk's residuals).
+
+    ``augmented``: the residuals about ``centers`` alone, with a row of ones
+    (see :class:`Residuals`), ``lo`` kept aside: one elementwise pass where
+    subtracting ``lo`` takes two, and x - hi is exact for x near hi
+    (Sterbenz), so the moments about hi lose nothing.
     """
     XT = xp.ascontiguousarray(Xc.T)[None, :, :]
+    if augmented:
+        K, (d, n) = centers.shape[0], XT.shape[1:]
+        A = _scratch(xp, workspace, "A", (K, 1 + d, n), xp.result_type(XT, centers))
+        A[:, 0] = 1
+        xp.subtract(XT, centers[:, :, None], out=A[:, 1:])
+        return Residuals(A[:, 1:], xp, workspace, A=A, lo=lo)
     out = None
     if workspace is not None:
         out = workspace.get(xp, "D", (centers.shape[0],) + XT.shape[1:], xp.result_type(XT, centers))
@@ -440,10 +480,65 @@ class _MatrixCovariance(Covariance):
         return inner(Y, Y, axis=1)
 
     def centered_moments(self, xp, R, resp):
+        if R.A is not None:
+            # GEMMs over [1; D] give the first moments with the second (about
+            # hi: the origin of augmented residuals, see e_step_terms); the
+            # matrix is symmetric, so with a split the trailing rows need only
+            # the trailing columns (3/4 of the multiply-adds).
+            A = R.A
+            W = xp.multiply(A, resp[:, None, :], out=_scratch(xp, R._workspace, "W", A.shape, A.dtype))
+            m = 1 + (self._split() or self.d)
+            G = xp.empty((A.shape[0],) + A.shape[1:2] * 2, dtype=A.dtype)
+            G[:, :m] = gram(W[:, :m], A)
+            if m <= self.d:
+                G[:, m:, :m] = xp.swapaxes(G[:, :m, m:], 1, 2)
+                G[:, m:, m:] = gram(W[:, m:], A[:, m:])
+            return G[:, 0, 1:], self._in_shape(G[:, 1:, 1:])
         # Weighted residuals, the multiply running along n (contiguous).
         W = xp.multiply(R.D, resp[:, None, :], out=R.scratch("work"))
         second = gram(W, R.D)  # sum_n W_kn D_kn^T, (K, d, d)
         return W.sum(axis=2), self._in_shape(second)
+
+    augmented = True
+
+    def _split(self) -> int:
+        """h: the first h dimensions form the leading block of the triangular
+        and symmetric products (0: no split, for small d)."""
+        return self.d // 2 if self.d >= 4 else 0
+
+    def _triangular(self, xp, prec_chol) -> bool:
+        """Whether every factor is upper triangular (P^T lower): from a
+        covariance's Cholesky factor, not always from precisions_init."""
+        lower = xp.tri(self.d, k=-1, dtype=bool)
+        return bool(xp.all((prec_chol[:, lower] if prec_chol.ndim == 3 else prec_chol[lower]) == 0))
+
+    def residual_terms(self, xp, prec_chol, lo, dtype):
+        # [-P_k^T lo_k, P_k^T] (K, d, 1 + d): a GEMM with [1; x - hi_k] gives
+        # P_k^T (x - hi_k) - P_k^T lo_k = P_k^T (x - c_k); P^T lo is of the
+        # order of one ulp of the whitened centre, so nothing cancels.  With
+        # P^T lower triangular, the first h whitened coordinates need only
+        # the first 1 + h rows: two GEMMs, 3/4 of the multiply-adds.
+        P = xp.broadcast_to(prec_chol, (self.K, self.d, self.d))
+        B = xp.zeros((self.K, self.d, 1 + self.d), dtype=prec_chol.dtype)
+        B[:, :, 1:] = xp.swapaxes(P, 1, 2)
+        if lo is not None:
+            B[:, :, 0] = -xp.einsum("kji,kj->ki", P, lo.astype(prec_chol.dtype))
+        B = B.astype(dtype)
+        h = self._split()
+        if h and self._triangular(xp, prec_chol):
+            return xp.ascontiguousarray(B[:, :h, : 1 + h]), xp.ascontiguousarray(B[:, h:])
+        return B, None
+
+    def residual_mahalanobis(self, xp, R, terms):
+        lead, rest = terms
+        Y = _scratch(xp, R._workspace, "Y", R.D.shape, R.D.dtype)
+        if rest is None:
+            xp.matmul(lead, R.A, out=Y)
+        else:
+            h = lead.shape[1]
+            xp.matmul(lead, R.A[:, : 1 + h], out=Y[:, :h])
+            xp.matmul(rest, R.A, out=Y[:, h:])
+        return inner(Y, Y, axis=1)
 
     def cancellation(self, xp, prec_chol, offset):
         return _whitened_bound(xp, xp.abs(prec_chol), offset)
@@ -549,11 +644,6 @@ class FullCovariance(_MatrixCovariance):
         d = self.d
         return max(1.0, (d * d + 7 * d + 8) / (6 * d)) if extra == "products" else 1.0
 
-    def _split(self) -> int:
-        """h: the first h dimensions form the leading block of the triangular
-        and symmetric products (0: no split, for small d)."""
-        return self.d // 2 if self.d >= 4 else 0
-
     def expanded_terms(self, xp, prec_chol, offset, extra):
         if extra == "products":
             return self._product_terms(xp, prec_chol, offset)
@@ -568,7 +658,7 @@ class FullCovariance(_MatrixCovariance):
         B[:, :, 0] = -xp.einsum("kji,kj->ki", prec_chol, offset)
         B[:, :, 1:] = xp.swapaxes(prec_chol, 1, 2)
         h = self._split()
-        if h and bool(xp.all(prec_chol[:, xp.tri(d, k=-1, dtype=bool)] == 0)):  # upper triangular
+        if h and self._triangular(xp, prec_chol):
             return xp.ascontiguousarray(B[:, :h, : h + 1]).reshape(K * h, h + 1), xp.ascontiguousarray(
                 B[:, h:]).reshape(K * (d - h), d + 1)
         return B.reshape(K * d, d + 1), None

@@ -57,9 +57,10 @@ def _rows_within_budget(be: Backend, items_per_row: int, itemsize: int) -> int:
 
 
 def _residual_items(n_components: int, n_features: int) -> int:
-    # Residuals, whitened or weighted residuals and their squares: three
-    # (K, d) per row, and the (K,) log weights, responsibilities and their work.
-    return 3 * n_components * n_features + 4 * n_components + 2 * n_features
+    # Residuals (with a row of ones), whitened or weighted residuals and their
+    # squares: three (K, d + 1) per row, and the (K,) log weights,
+    # responsibilities and their work.
+    return 3 * n_components * (n_features + 1) + 4 * n_components + 2 * n_features
 
 
 def auto_chunk_size(be: Backend, cov: Covariance, n_samples: int, dtype: Any) -> int:
@@ -299,8 +300,9 @@ class ResidualPart:
 
     ``idx``: their indices (None: all K), ``cov`` the covariance object for
     them, ``hi`` and ``lo`` their centres split into the data's dtype
-    (:func:`split_centers`), ``prec_chol`` their factors in that dtype
-    (a chunk whose residuals exceed the budget is taken in pieces, see
+    (:func:`split_centers`), ``terms`` what their densities need
+    (:meth:`Covariance.residual_terms`, in that dtype); a chunk whose
+    residuals exceed the budget is taken in pieces (see
     :func:`residual_pieces`).
     """
 
@@ -308,7 +310,7 @@ class ResidualPart:
     cov: Covariance
     hi: Any
     lo: Any
-    prec_chol: Any
+    terms: Any
 
 
 @dataclass(frozen=True)
@@ -374,7 +376,10 @@ def e_step_terms(
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, sel, dtype)
         prec = cov.take(prec_chol, idx) if idx is not None else prec_chol
-        residual = ResidualPart(idx, sub, hi, lo, prec.astype(dtype))
+        residual = ResidualPart(idx, sub, hi, lo, sub.residual_terms(xp, prec, lo, dtype))
+        if sub.augmented and lo is not None:  # their moments are about hi (see Residuals)
+            origin = centers.copy()
+            origin[slice(None) if idx is None else idx] = hi.astype(centers.dtype)
     if mask.any():
         idx, sub = subset(mask)
         sel = centers if idx is None else centers[idx]
@@ -382,7 +387,7 @@ def e_step_terms(
         terms = sub.expanded_terms(xp, prec_chol if idx is None else cov.take(prec_chol, idx), sel - shift, extra)
         terms = tuple(None if t is None else t.astype(dtype) for t in terms) if isinstance(terms, tuple) else terms.astype(dtype)
         expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], terms, extra)
-        origin = xp.where(xp.asarray(mask)[:, None], shift[None, :], centers) if residual is not None else (
+        origin = xp.where(xp.asarray(mask)[:, None], shift[None, :], origin) if residual is not None else (
             xp.broadcast_to(shift, centers.shape).copy())
     return EStepTerms(cov, origin, log_const.astype(dtype), residual, expanded)
 
@@ -397,8 +402,8 @@ def chunk_log_rho(xp: Any, Xc: Any, terms: EStepTerms, workspace: Any = None) ->
         F = shifted_rows(xp, Xc, e.hi, e.lo, e.extra, workspace)
         parts.append((e.idx, e.cov.expanded_mahalanobis(xp, F, e.terms, workspace)))
     if r is not None:
-        R = residuals(xp, Xc, r.hi, r.lo, workspace)
-        parts.append((r.idx, r.cov.mahalanobis(xp, R, r.prec_chol)))
+        R = residuals(xp, Xc, r.hi, r.lo, workspace, augmented=r.cov.augmented)
+        parts.append((r.idx, r.cov.residual_mahalanobis(xp, R, r.terms)))
     if len(parts) == 1:
         out = parts[0][1]
     else:
