@@ -446,6 +446,12 @@ def _unpack_index(d: int) -> np.ndarray:
     return position
 
 
+def _augmented_work(xp: Any, R: Residuals) -> Any:
+    """One flat work array of R.A's size: the whitened residuals (K, d, n),
+    dead once reduced, then the weighted augmented residuals (K, 1 + d, n)."""
+    return _scratch(xp, R._workspace, "work", (R.A.size,), R.A.dtype)
+
+
 def _scratch(xp: Any, workspace: Workspace | None, name: str, shape: tuple, dtype: Any) -> Any:
     return xp.empty(shape, dtype=dtype) if workspace is None else workspace.get(xp, name, shape, dtype)
 
@@ -486,7 +492,7 @@ class _MatrixCovariance(Covariance):
             # matrix is symmetric, so with a split the trailing rows need only
             # the trailing columns (3/4 of the multiply-adds).
             A = R.A
-            W = xp.multiply(A, resp[:, None, :], out=_scratch(xp, R._workspace, "W", A.shape, A.dtype))
+            W = xp.multiply(A, resp[:, None, :], out=_augmented_work(xp, R).reshape(A.shape))
             m = 1 + (self._split() or self.d)
             G = xp.empty((A.shape[0],) + A.shape[1:2] * 2, dtype=A.dtype)
             G[:, :m] = gram(W[:, :m], A)
@@ -531,7 +537,7 @@ class _MatrixCovariance(Covariance):
 
     def residual_mahalanobis(self, xp, R, terms):
         lead, rest = terms
-        Y = _scratch(xp, R._workspace, "Y", R.D.shape, R.D.dtype)
+        Y = _augmented_work(xp, R)[: R.D.size].reshape(R.D.shape)
         if rest is None:
             xp.matmul(lead, R.A, out=Y)
         else:
