@@ -4,10 +4,9 @@
     python benchmarks/profile_gpu.py --n 20000       # anywhere: the same stages with NumPy (a dry run)
 
 Prints, for pieces of a few sizes (rows), the seconds of each stage of the
-residual-form E-step (residuals, whitening GEMM, squared norms, normalising,
-weighted residuals, second-moment GEMM, first moments), with what the
-squared norms and second moments took before the backend's fused passes
-(CuPy's einsum; one strided-batched GEMM), a whole E-step pass over X at several
+residual-form E-step as the estimators run it (augmented residuals, their
+whitening GEMM and squared norms, normalising, the weighted residuals and
+moment GEMMs), a whole E-step pass over X at several
 working-memory budgets, seconds per iteration of the fit itself, and a
 cProfile of one fit (where the interpreter's time goes).  Every time is the
 mean of ``--repeats`` calls between device synchronisations.  The pieces
@@ -34,7 +33,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_mixture import make_data  # noqa: E402
 
 import varbayes  # noqa: E402
-from varbayes._backend import cuda_available, get_backend, gram, inner  # noqa: E402
+from varbayes._backend import cuda_available, get_backend  # noqa: E402
 from varbayes._execution import ChunkExecutor, _pass_workspace, workspace  # noqa: E402
 from varbayes.mixture import _stats  # noqa: E402
 from varbayes.mixture._covariance import get_covariance, residuals  # noqa: E402
@@ -89,30 +88,21 @@ def main() -> None:
         ws = None
         with _pass_workspace():
             ws = workspace()
-            R = residuals(xp, Xc, r.hi, r.lo, ws)
-            Y = cov.whiten(xp, R.D, r.prec_chol, out=R.scratch("work"))
-            lr = xp.einsum("kdn,kdn->kn", Y, Y) * -0.5 + terms.log_const[:, None]
+            R = residuals(xp, Xc, r.hi, r.lo, ws, augmented=cov.augmented)
+            lr = cov.residual_mahalanobis(xp, R, r.terms) * -0.5 + terms.log_const[:, None]
             resp, _, _ = _stats.normalize_log_rho(be, lr.copy())
-            W = xp.multiply(R.D, resp[:, None, :])
-            D = R.D
             t = {}
-            t["residuals"] = measure(lambda: residuals(xp, Xc, r.hi, r.lo, ws))
-            t["whiten GEMM"] = measure(lambda: cov.whiten(xp, D, r.prec_chol, out=Y))
-            t["sq norms: backend inner"] = measure(lambda: inner(Y, Y, axis=1))
-            t["sq norms: einsum (before)"] = measure(lambda: xp.einsum("kdn,kdn->kn", Y, Y))
+            t["residuals"] = measure(lambda: residuals(xp, Xc, r.hi, r.lo, ws, augmented=cov.augmented))
+            t["whitening GEMM, sq norms"] = measure(lambda: cov.residual_mahalanobis(xp, R, r.terms))
             t["normalize_log_rho"] = measure(lambda: _stats.normalize_log_rho(be, lr.copy()))
-            t["weighted residuals"] = measure(lambda: xp.multiply(D, resp[:, None, :], out=W))
-            t["second: backend gram"] = measure(lambda: gram(W, D))
-            t["second: batched GEMM (before)"] = measure(lambda: xp.matmul(W, xp.swapaxes(D, 1, 2)))
-            t["first: sum"] = measure(lambda: W.sum(axis=2))
-            t["first: GEMV"] = measure(lambda: xp.matmul(D, resp[:, :, None]))
+            t["weighted residuals, GEMMs"] = measure(lambda: cov.centered_moments(xp, R, resp))
             t["e_step (whole piece)"] = measure(lambda: _stats.e_step(Xc, None, slice(0, rows), be, terms))
         flops = 2 * 2 * rows * K * d * d
         print(f"\nrows per piece {rows} ({rows * K * d * 4 / 2**20:.0f} MiB per (K, d, rows) array); "
               f"the two GEMMs' {flops / 1e9:.1f} GFLOP")
         for name, s in t.items():
             print(f"  {name:28s} {s * 1e3:9.3f} ms   x{args.n / rows:7.1f} pieces = {s * args.n / rows * 1e3:9.2f} ms/pass")
-        W = Y = R = D = None  # free the pieces before the next size
+        R = lr = resp = None  # free the pieces before the next size
         if gpu:
             xp.get_default_memory_pool().free_all_blocks()
 

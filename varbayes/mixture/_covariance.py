@@ -201,7 +201,9 @@ class Covariance:
     def mahalanobis(self, xp: Any, R: "Residuals", prec_chol: Any) -> Any:
         """Squared Mahalanobis distances (x_n - c_k)^T Lambda_k (x_n - c_k), shape (K, n).
 
-        ``R`` holds the residuals x_n - c_k (see :func:`residuals`).
+        ``R`` holds the residuals x_n - c_k (see :func:`residuals`), not
+        augmented ones (whose remainder only :meth:`residual_mahalanobis`
+        subtracts).
         """
         raise NotImplementedError
 
@@ -211,10 +213,10 @@ class Covariance:
     #: about the centres rounded to the data's dtype, with a row of ones.
     augmented = False
 
-    def residual_terms(self, xp: Any, prec_chol: Any, lo: Any, dtype: Any) -> Any:
-        """What :meth:`residual_mahalanobis` needs, once per pass, for
-        centres whose remainder beyond the data's dtype is ``lo`` (K, d) or
-        None: here the factors in ``dtype``."""
+    def residual_terms(self, xp: Any, prec_chol: Any, lo: Any, dtype: Any, device: str) -> Any:
+        """What :meth:`residual_mahalanobis` needs, once per pass on
+        ``device``, for centres whose remainder beyond the data's dtype is
+        ``lo`` (K, d) or None: here the factors in ``dtype``."""
         return prec_chol.astype(dtype)
 
     def residual_mahalanobis(self, xp: Any, R: "Residuals", terms: Any) -> Any:
@@ -372,8 +374,9 @@ def residuals(
 
     ``augmented``: the residuals about ``centers`` alone, with a row of ones
     (see :class:`Residuals`), ``lo`` kept aside: one elementwise pass where
-    subtracting ``lo`` takes two, and x - hi is exact for x near hi
-    (Sterbenz), so the moments about hi lose nothing.
+    subtracting ``lo`` takes two.  x - hi is exact where hi / 2 <= x <= 2 hi
+    (Sterbenz's lemma), and elsewhere rounded once, as (x - hi) - lo's first
+    step is, so the moments about hi are as accurate as those about c.
     """
     XT = xp.ascontiguousarray(Xc.T)[None, :, :]
     if augmented:
@@ -518,19 +521,21 @@ class _MatrixCovariance(Covariance):
         lower = xp.tri(self.d, k=-1, dtype=bool)
         return bool(xp.all((prec_chol[:, lower] if prec_chol.ndim == 3 else prec_chol[lower]) == 0))
 
-    def residual_terms(self, xp, prec_chol, lo, dtype):
+    def residual_terms(self, xp, prec_chol, lo, dtype, device):
         # [-P_k^T lo_k, P_k^T] (K, d, 1 + d): a GEMM with [1; x - hi_k] gives
         # P_k^T (x - hi_k) - P_k^T lo_k = P_k^T (x - c_k); P^T lo is of the
         # order of one ulp of the whitened centre, so nothing cancels.  With
         # P^T lower triangular, the first h whitened coordinates need only
-        # the first 1 + h rows: two GEMMs, 3/4 of the multiply-adds.
+        # the first 1 + h rows: two GEMMs, 3/4 of the multiply-adds.  On the
+        # CPU only: CuPy's matmul copies operands and outputs that are not
+        # contiguous, as those row blocks of every component are.
         P = xp.broadcast_to(prec_chol, (self.K, self.d, self.d))
         B = xp.zeros((self.K, self.d, 1 + self.d), dtype=prec_chol.dtype)
         B[:, :, 1:] = xp.swapaxes(P, 1, 2)
         if lo is not None:
             B[:, :, 0] = -xp.einsum("kji,kj->ki", P, lo.astype(prec_chol.dtype))
         B = B.astype(dtype)
-        h = self._split()
+        h = self._split() if device == "cpu" else 0
         if h and self._triangular(xp, prec_chol):
             return xp.ascontiguousarray(B[:, :h, : 1 + h]), xp.ascontiguousarray(B[:, h:])
         return B, None

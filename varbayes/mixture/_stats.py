@@ -32,7 +32,9 @@ initial responsibilities), :func:`initial_stats` first takes the
 resp-weighted means in float64 and then the moments about them: the classic
 two-pass algorithm.  Per-chunk arithmetic runs in the dtype of X; the origins are
 split into a part in that dtype and a remainder (:func:`split_centers`), so
-float32 residuals are taken about the float64 centre; the chunk sums are
+float32 densities are taken about the float64 centre (the E-step of 'full'
+and 'tied' subtracts the remainder inside its whitening GEMM and takes the
+moments about the rounded centre, see :func:`residuals`); the chunk sums are
 accumulated in float64.
 """
 
@@ -57,9 +59,10 @@ def _rows_within_budget(be: Backend, items_per_row: int, itemsize: int) -> int:
 
 
 def _residual_items(n_components: int, n_features: int) -> int:
-    # Residuals (with a row of ones), whitened or weighted residuals and their
-    # squares: three (K, d + 1) per row, and the (K,) log weights,
-    # responsibilities and their work.
+    # Residuals (with a row of ones for 'full' and 'tied'), whitened or
+    # weighted residuals, and the vector types' squares: at most three
+    # (K, d + 1) per row, and the (K,) log weights, responsibilities and
+    # their work.
     return 3 * n_components * (n_features + 1) + 4 * n_components + 2 * n_features
 
 
@@ -69,7 +72,7 @@ def auto_chunk_size(be: Backend, cov: Covariance, n_samples: int, dtype: Any) ->
     Sized for the expanded form where the data's dtype allows it (see
     :func:`expanded_components`): its work arrays are (d + e + 1) per row
     (K d more for 'full''s whitening form), so the rows are many and the per-chunk overhead small;
-    components in the residual form, (K, d) per row, take the chunk in
+    components in the residual form, (K, d + 1) per row, take the chunk in
     smaller pieces (:func:`residual_pieces`).
     """
     dtype = np.dtype(dtype)
@@ -334,8 +337,10 @@ class EStepTerms:
     log rho_nk = log_const_k - 1/2 ||P_k^T (x_n - c_k)||^2.
 
     ``origin`` (K, d), float64, is each component's point about which its
-    moments are taken: its centre c_k (the residual form) or the shared
-    point o (the expanded form).  ``residual`` and ``expanded`` say which
+    moments are taken: its centre c_k (the residual form; for augmented
+    residuals the centre rounded to the data's dtype, see
+    :class:`~varbayes.mixture._covariance.Residuals`) or the shared point o
+    (the expanded form).  ``residual`` and ``expanded`` say which
     components take which form (either may be None); ``log_const`` is in the
     dtype of X.
     """
@@ -376,7 +381,7 @@ def e_step_terms(
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, sel, dtype)
         prec = cov.take(prec_chol, idx) if idx is not None else prec_chol
-        residual = ResidualPart(idx, sub, hi, lo, sub.residual_terms(xp, prec, lo, dtype))
+        residual = ResidualPart(idx, sub, hi, lo, sub.residual_terms(xp, prec, lo, dtype, be.name))
         if sub.augmented and lo is not None:  # their moments are about hi (see Residuals)
             origin = centers.copy()
             origin[slice(None) if idx is None else idx] = hi.astype(centers.dtype)
@@ -437,7 +442,8 @@ def e_step(Xc: Any, weights: Any, rows: slice, be: Backend, terms: EStepTerms) -
     """The local step of a mixture: responsibilities of a chunk, and their statistics.
 
     Moments are taken about each component's origin (its current centre,
-    or the shared point of the expanded form), from the residuals or shifted
+    rounded to the data's dtype for augmented residuals, or the shared point
+    of the expanded form), from the residuals or shifted
     rows that the densities need anyway (see the module docstring).
     """
     split = residual_pieces(be, Xc, terms)
