@@ -213,11 +213,12 @@ class Covariance:
     #: about the centres rounded to the data's dtype, with a row of ones.
     augmented = False
 
-    def residual_terms(self, xp: Any, prec_chol: Any, lo: Any, dtype: Any, device: str) -> Any:
+    def residual_terms(self, xp: Any, prec_chol: Any, lo: Any, device: str) -> Any:
         """What :meth:`residual_mahalanobis` needs, once per pass on
-        ``device``, for centres whose remainder beyond the data's dtype is
-        ``lo`` (K, d) or None: here the factors in ``dtype``."""
-        return prec_chol.astype(dtype)
+        ``device`` (float64; the caller casts it to the data's dtype), for
+        centres whose remainder beyond the data's dtype is ``lo`` (K, d) or
+        None: here the factors themselves."""
+        return prec_chol
 
     def residual_mahalanobis(self, xp: Any, R: "Residuals", terms: Any) -> Any:
         """:meth:`mahalanobis` from the E-step's residuals (augmented if
@@ -313,18 +314,16 @@ class Residuals:
     Augmented residuals (``A`` not None, see :func:`residuals`) are
     A = [1; x_n - hi_k], (K, 1 + d, n), with ``D`` the view of their last d
     rows: residuals about the centres rounded to the data's dtype, the
-    remainder ``lo`` (K, d) left to the products (the row of ones lets a
-    GEMM subtract it, and gives the first moments among the second).
+    remainder left to the products (the row of ones lets a GEMM subtract it,
+    see :meth:`Covariance.residual_terms`, and gives the first moments among
+    the second).
     """
 
-    __slots__ = ("D", "A", "lo", "_squared", "_xp", "_workspace")
+    __slots__ = ("D", "A", "_squared", "_xp", "_workspace")
 
-    def __init__(
-        self, D: Any, xp: Any = None, workspace: Workspace | None = None, A: Any = None, lo: Any = None
-    ) -> None:
+    def __init__(self, D: Any, xp: Any = None, workspace: Workspace | None = None, A: Any = None) -> None:
         self.D = D
         self.A = A
-        self.lo = lo
         self._squared = None
         self._xp = xp
         self._workspace = workspace
@@ -373,8 +372,8 @@ def residuals(
     them reuse its arrays (valid until the next chunk's residuals).
 
     ``augmented``: the residuals about ``centers`` alone, with a row of ones
-    (see :class:`Residuals`), ``lo`` kept aside: one elementwise pass where
-    subtracting ``lo`` takes two.  x - hi is exact where hi / 2 <= x <= 2 hi
+    (see :class:`Residuals`); ``lo`` is not used (the densities' terms
+    subtract it): one elementwise pass where subtracting ``lo`` takes two.  x - hi is exact where hi / 2 <= x <= 2 hi
     (Sterbenz's lemma), and elsewhere rounded once, as (x - hi) - lo's first
     step is, so the moments about hi are as accurate as those about c.
     """
@@ -384,7 +383,7 @@ def residuals(
         A = _scratch(xp, workspace, "A", (K, 1 + d, n), xp.result_type(XT, centers))
         A[:, 0] = 1
         xp.subtract(XT, centers[:, :, None], out=A[:, 1:])
-        return Residuals(A[:, 1:], xp, workspace, A=A, lo=lo)
+        return Residuals(A[:, 1:], xp, workspace, A=A)
     out = None
     if workspace is not None:
         out = workspace.get(xp, "D", (centers.shape[0],) + XT.shape[1:], xp.result_type(XT, centers))
@@ -521,24 +520,32 @@ class _MatrixCovariance(Covariance):
         lower = xp.tri(self.d, k=-1, dtype=bool)
         return bool(xp.all((prec_chol[:, lower] if prec_chol.ndim == 3 else prec_chol[lower]) == 0))
 
-    def residual_terms(self, xp, prec_chol, lo, dtype, device):
-        # [-P_k^T lo_k, P_k^T] (K, d, 1 + d): a GEMM with [1; x - hi_k] gives
-        # P_k^T (x - hi_k) - P_k^T lo_k = P_k^T (x - c_k); P^T lo is of the
-        # order of one ulp of the whitened centre, so nothing cancels.  With
-        # P^T lower triangular, the first h whitened coordinates need only
-        # the first 1 + h rows: two GEMMs, 3/4 of the multiply-adds.  On the
-        # CPU only: CuPy's matmul copies operands and outputs that are not
-        # contiguous, as those row blocks of every component are.
+    def _whitening_rows(self, xp, prec_chol, offset, split: bool) -> tuple[Any, Any]:
+        """Rows [-P_k^T a_k, P_k^T], (K, d, 1 + d), for offsets a_k (K, d) or
+        None (zero): a GEMM with [1; y] gives P_k^T (y - a_k).
+
+        With ``split`` and every P_k upper triangular (from a covariance; not
+        always from precisions_init), P_k^T's first h rows need only the
+        first 1 + h of [1; y]: returns (lead (K, h, 1 + h), rest (K, d - h, 1 + d)),
+        two GEMMs with 3/4 of the multiply-adds; otherwise (rows, None).
+        """
         P = xp.broadcast_to(prec_chol, (self.K, self.d, self.d))
         B = xp.zeros((self.K, self.d, 1 + self.d), dtype=prec_chol.dtype)
         B[:, :, 1:] = xp.swapaxes(P, 1, 2)
-        if lo is not None:
-            B[:, :, 0] = -xp.einsum("kji,kj->ki", P, lo.astype(prec_chol.dtype))
-        B = B.astype(dtype)
-        h = self._split() if device == "cpu" else 0
+        if offset is not None:
+            B[:, :, 0] = -xp.einsum("kji,kj->ki", P, offset.astype(prec_chol.dtype))
+        h = self._split() if split else 0
         if h and self._triangular(xp, prec_chol):
             return xp.ascontiguousarray(B[:, :h, : 1 + h]), xp.ascontiguousarray(B[:, h:])
         return B, None
+
+    def residual_terms(self, xp, prec_chol, lo, device):
+        # [-P_k^T lo_k, P_k^T] with [1; x - hi_k] gives P_k^T (x - c_k); P^T lo
+        # is of the order of one ulp of the whitened centre, so nothing
+        # cancels.  Split on the CPU only: CuPy's matmul copies operands and
+        # outputs that are not contiguous, as those row blocks of every
+        # component are.
+        return self._whitening_rows(xp, prec_chol, lo, split=device == "cpu")
 
     def residual_mahalanobis(self, xp, R, terms):
         lead, rest = terms
@@ -658,21 +665,11 @@ class FullCovariance(_MatrixCovariance):
     def expanded_terms(self, xp, prec_chol, offset, extra):
         if extra == "products":
             return self._product_terms(xp, prec_chol, offset)
-        # Rows [-b_k, P_k^T], b_k = P_k^T a_k, stacked over k: a GEMM with F
-        # gives every P_k^T xs_n - b_k = P_k^T (x_n - c_k).  P_k from a
-        # covariance is upper triangular, so the first h whitened
-        # coordinates need only the first h shifted ones: two GEMMs, 3/4 of
-        # the multiply-adds (the other factors, e.g. from precisions_init,
-        # take one GEMM).
-        K, d = offset.shape
-        B = xp.empty((K, d, d + 1), dtype=prec_chol.dtype)
-        B[:, :, 0] = -xp.einsum("kji,kj->ki", prec_chol, offset)
-        B[:, :, 1:] = xp.swapaxes(prec_chol, 1, 2)
-        h = self._split()
-        if h and self._triangular(xp, prec_chol):
-            return xp.ascontiguousarray(B[:, :h, : h + 1]).reshape(K * h, h + 1), xp.ascontiguousarray(
-                B[:, h:]).reshape(K * (d - h), d + 1)
-        return B.reshape(K * d, d + 1), None
+        # The whitening rows of all components stacked, (K d, 1 + d): one GEMM
+        # with the shared F = [1; xs] gives every P_k^T (x_n - c_k) (two
+        # with the triangular split).
+        lead, rest = self._whitening_rows(xp, prec_chol, offset, split=True)
+        return lead.reshape(-1, lead.shape[2]), None if rest is None else rest.reshape(-1, rest.shape[2])
 
     def _product_terms(self, xp, prec_chol, offset):
         # (xs - a)^T Lambda (xs - a) = a^T Lambda a + (-2 Lambda a)^T xs

@@ -47,6 +47,7 @@ import numpy as np
 
 from .._backend import Backend, inner, to_numpy
 from .._execution import ChunkExecutor, chunk_slices, workspace  # noqa: F401  (chunk_slices re-exported for the tests)
+from ..vi._loop import RESOLUTION
 from ._covariance import Covariance, get_covariance, residuals, shifted_rows, split_centers
 
 #: Working memory per chunk targeted by the automatic chunk size, in bytes.
@@ -258,8 +259,10 @@ def chunk_stats(
 
 #: The largest u c (1 + 2 kappa_k)^2, u the unit roundoff of the data's dtype
 #: and c the form's :meth:`Covariance.expanded_rounding`, for which component
-#: k's E-step uses the expanded form (see :func:`expanded_components`).
-EXPANDED_TOLERANCE = 1e-10
+#: k's E-step uses the expanded form (see :func:`expanded_components`).  The
+#: fit loop's convergence rule counts a decrease of the bound within this
+#: relative size as a step that did not raise it, so the two are one number.
+EXPANDED_TOLERANCE = RESOLUTION
 
 
 def expanded_components(
@@ -381,7 +384,7 @@ def e_step_terms(
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, sel, dtype)
         prec = cov.take(prec_chol, idx) if idx is not None else prec_chol
-        residual = ResidualPart(idx, sub, hi, lo, sub.residual_terms(xp, prec, lo, dtype, be.name))
+        residual = ResidualPart(idx, sub, hi, lo, _in_dtype(sub.residual_terms(xp, prec, lo, be.name), dtype))
         if sub.augmented and lo is not None:  # their moments are about hi (see Residuals)
             origin = centers.copy()
             origin[slice(None) if idx is None else idx] = hi.astype(centers.dtype)
@@ -390,11 +393,17 @@ def e_step_terms(
         sel = centers if idx is None else centers[idx]
         hi, lo = split_centers(xp, shift[None, :], dtype)
         terms = sub.expanded_terms(xp, prec_chol if idx is None else cov.take(prec_chol, idx), sel - shift, extra)
-        terms = tuple(None if t is None else t.astype(dtype) for t in terms) if isinstance(terms, tuple) else terms.astype(dtype)
-        expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], terms, extra)
+        expanded = ExpandedPart(idx, sub, hi[0], None if lo is None else lo[0], _in_dtype(terms, dtype), extra)
         origin = xp.where(xp.asarray(mask)[:, None], shift[None, :], origin) if residual is not None else (
             xp.broadcast_to(shift, centers.shape).copy())
     return EStepTerms(cov, origin, log_const.astype(dtype), residual, expanded)
+
+
+def _in_dtype(terms: Any, dtype: Any) -> Any:
+    """A form's terms (an array, or a tuple of arrays and None) in ``dtype``."""
+    if isinstance(terms, tuple):
+        return tuple(None if t is None else t.astype(dtype) for t in terms)
+    return terms.astype(dtype)
 
 
 def chunk_log_rho(xp: Any, Xc: Any, terms: EStepTerms, workspace: Any = None) -> tuple[Any, Any, Any]:

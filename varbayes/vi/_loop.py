@@ -127,7 +127,7 @@ class FitResult:
 
 #: Relative size of a decrease of the bound that float64 does not resolve: the
 #: mixtures' E-step forms keep their rounding within it
-#: (``mixture._stats.EXPANDED_TOLERANCE``).
+#: (``mixture._stats.EXPANDED_TOLERANCE`` is this number).
 RESOLUTION = 1e-10
 
 
